@@ -1,0 +1,7 @@
+//! tollgate: a self-hosted edge API gateway that runs Amazon API Gateway
+//! definitions, thread-per-core on io_uring. See DESIGN.md in the shared docs
+//! for the architecture; each module's own docs state its invariants.
+
+pub mod config;
+pub mod proto;
+pub mod route;
