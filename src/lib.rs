@@ -3,5 +3,10 @@
 //! for the architecture; each module's own docs state its invariants.
 
 pub mod config;
+pub mod integration;
+pub mod observe;
+pub mod pipeline;
 pub mod proto;
 pub mod route;
+pub mod server;
+pub mod upstream;

@@ -1,0 +1,536 @@
+//! HTTP proxy integration (`HTTP_PROXY`): forward the request to an upstream
+//! target over a pooled keep-alive connection and stream the response back.
+//!
+//! * The upstream request is rebuilt, not copied: a fresh request line from
+//!   the integration URI template, `Host` of the target (or the client's with
+//!   `pass_host`), hop-by-hop fields dropped (RFC 9110 §7.6.1),
+//!   `X-Forwarded-For` appended to, `X-Forwarded-Proto` / `-Port` set, and
+//!   exactly one framing field.
+//! * Bodies stream both ways; chunked bodies are decoded and re-encoded, so
+//!   what reaches either side is framed by this gateway alone.
+//! * Retries: a reused pooled connection that fails before any response byte
+//!   is retried once on a new connection when the whole request is still in
+//!   memory; a refused connect moves to another target for idempotent
+//!   methods. Nothing else is retried.
+//! * Failures before the response head reached the client become the API's
+//!   gateway response (integration failure / timeout); after that, the client
+//!   connection is closed.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpStream;
+
+use crate::config::{HttpProxy, TemplatePart};
+use crate::pipeline::gateway_response::GatewayResponse;
+use crate::pipeline::response;
+use crate::pipeline::{Exchange, Request, respond_error};
+use crate::proto::http1::{Framing, Method, Span, parse_response, write_chunk_header, LAST_CHUNK};
+use crate::server::body::{BodyError, BodyReader};
+use crate::server::bufpool::{BUF_SIZE, Bufs};
+use crate::server::core::Core;
+use crate::server::io::{self, IoFail};
+use crate::upstream::Checkout;
+
+/// How the upstream leg failed.
+enum Fail {
+    /// Refused, reset, closed early, malformed response.
+    Upstream,
+    /// The integration timeout passed.
+    Timeout,
+    /// The client's body was malformed or too large (answer and close).
+    Client(GatewayResponse),
+    /// The client went away; nothing to answer.
+    ClientGone,
+}
+
+pub async fn proxy(
+    core: &Core,
+    ex: &Exchange,
+    client: &mut TcpStream,
+    bufs: &mut Bufs,
+    req: &Request,
+    hp: &HttpProxy,
+) -> bool {
+    let started = Instant::now();
+    let deadline = started + hp.timeout;
+    build_request_head(core, ex, bufs, req, hp);
+    bufs.rd.drain(..req.head_len);
+
+    // A body already wholly in memory goes out with the head in one write,
+    // and the request can be replayed on a new connection.
+    let mut body = BodyReader::new(req.framing, core.limits.max_body_bytes, req.expect_continue);
+    let replayable = match req.framing {
+        Framing::None => true,
+        Framing::Length(n) => bufs.rd.len() as u64 >= n,
+        _ => false,
+    };
+    if replayable && let Ok(Some(r)) = body.next(client, &mut bufs.rd, core.limits.header_read_timeout).await {
+        bufs.uw.extend_from_slice(&bufs.rd[r]);
+        body.settle(&mut bufs.rd);
+    }
+
+    let sent = send(core, client, bufs, req, hp, &mut body, replayable, deadline).await;
+    let mut conn = match sent {
+        Ok(c) => c,
+        Err(f) => return fail(core, client, bufs, req, &body, f).await,
+    };
+    let (keep, reusable) = relay_response(core, client, &mut conn.stream, bufs, req, hp.timeout).await;
+    core.pools.release(conn, reusable && body.is_done(), core.now.get().max(started));
+    keep && body.is_done()
+}
+
+/// Get a connection, send the request, and read the response head into
+/// `bufs.ur` / `bufs.resp`.
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    core: &Core,
+    client: &mut TcpStream,
+    bufs: &mut Bufs,
+    req: &Request,
+    hp: &HttpProxy,
+    body: &mut BodyReader,
+    replayable: bool,
+    deadline: Instant,
+) -> Result<Checkout, Fail> {
+    let idempotent = matches!(
+        req.method,
+        Method::Get | Method::Head | Method::Options | Method::Put | Method::Delete | Method::Trace
+    );
+    let up = hp.upstream;
+    let mut target = core.pools.pick(up, &core.ids);
+    let mut retried = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut conn = match monoio::time::timeout(left, core.pools.checkout(up, target, core.now.get(), !retried)).await {
+            Err(_) => return Err(Fail::Timeout),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => return Err(Fail::Timeout),
+            Ok(Err(_)) => {
+                let n = core.pools.target_count(up);
+                if idempotent && replayable && !retried && n > 1 {
+                    retried = true;
+                    target = (target + 1) % n;
+                    continue;
+                }
+                return Err(Fail::Upstream);
+            }
+            Ok(Ok(c)) => c,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let wrote = io::write_all(&mut conn.stream, &mut bufs.uw, left).await;
+        if bufs.uw.capacity() == 0 {
+            bufs.uw = Vec::with_capacity(BUF_SIZE);
+        }
+        let stale = |c: &Checkout| c.reused && replayable && !retried;
+        match wrote {
+            Ok(()) => {}
+            Err(IoFail::Timeout) => return Err(Fail::Timeout),
+            Err(_) if stale(&conn) => {
+                retried = true;
+                continue;
+            }
+            Err(_) => return Err(Fail::Upstream),
+        }
+        if !replayable {
+            stream_body(core, client, &mut conn.stream, bufs, body, deadline).await?;
+        }
+        match read_response_head(core, &mut conn.stream, bufs, req.method, deadline).await {
+            Ok(()) => return Ok(conn),
+            Err(ReadFail::Timeout) => return Err(Fail::Timeout),
+            Err(ReadFail::ClosedEmpty) if stale(&conn) => {
+                retried = true;
+                continue;
+            }
+            Err(_) => return Err(Fail::Upstream),
+        }
+    }
+}
+
+/// Forward the client's body as it arrives.
+async fn stream_body(
+    core: &Core,
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    bufs: &mut Bufs,
+    body: &mut BodyReader,
+    deadline: Instant,
+) -> Result<(), Fail> {
+    let chunked = body.framing() == Framing::Chunked;
+    loop {
+        let piece = body.next(client, &mut bufs.rd, core.limits.header_read_timeout).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match piece {
+            Ok(Some(r)) => {
+                bufs.uw.clear();
+                if chunked {
+                    write_chunk_header(&mut bufs.uw, r.len());
+                    bufs.uw.extend_from_slice(&bufs.rd[r]);
+                    bufs.uw.extend_from_slice(b"\r\n");
+                    write_up(upstream, &mut bufs.uw, left).await?;
+                } else {
+                    write_range_up(upstream, &mut bufs.rd, r.start, r.end, left).await?;
+                }
+            }
+            Ok(None) => {
+                if chunked {
+                    bufs.uw.clear();
+                    bufs.uw.extend_from_slice(LAST_CHUNK);
+                    write_up(upstream, &mut bufs.uw, left).await?;
+                }
+                body.settle(&mut bufs.rd);
+                return Ok(());
+            }
+            Err(BodyError::TooLarge) => return Err(Fail::Client(GatewayResponse::RequestTooLarge)),
+            Err(BodyError::Malformed) => return Err(Fail::Client(GatewayResponse::BadRequest)),
+            Err(_) => return Err(Fail::ClientGone),
+        }
+    }
+}
+
+async fn write_up(up: &mut TcpStream, buf: &mut Vec<u8>, left: Duration) -> Result<(), Fail> {
+    let r = io::write_all(up, buf, left).await;
+    if buf.capacity() == 0 {
+        *buf = Vec::with_capacity(BUF_SIZE);
+    }
+    r.map_err(|e| match e {
+        IoFail::Timeout => Fail::Timeout,
+        _ => Fail::Upstream,
+    })
+}
+
+async fn write_range_up(
+    up: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    start: usize,
+    end: usize,
+    left: Duration,
+) -> Result<(), Fail> {
+    let r = io::write_range(up, buf, start, end, left).await;
+    if buf.capacity() == 0 {
+        *buf = Vec::with_capacity(BUF_SIZE);
+    }
+    r.map_err(|e| match e {
+        IoFail::Timeout => Fail::Timeout,
+        _ => Fail::Upstream,
+    })
+}
+
+enum ReadFail {
+    Timeout,
+    /// Closed before any response byte (a stale pooled connection looks so).
+    ClosedEmpty,
+    Broken,
+}
+
+async fn read_response_head(
+    core: &Core,
+    up: &mut TcpStream,
+    bufs: &mut Bufs,
+    method: Method,
+    deadline: Instant,
+) -> Result<(), ReadFail> {
+    bufs.ur.clear();
+    loop {
+        if !bufs.ur.is_empty() {
+            match parse_response(&bufs.ur, method, &core.head_limits, &mut bufs.resp) {
+                Ok(Some(n)) => {
+                    if (100..200).contains(&bufs.resp.status) && bufs.resp.status != 101 {
+                        bufs.ur.drain(..n);
+                        continue;
+                    }
+                    return Ok(());
+                }
+                Ok(None) => {}
+                Err(_) => return Err(ReadFail::Broken),
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let was_empty = bufs.ur.is_empty();
+        match io::read_more(up, &mut bufs.ur, BUF_SIZE, left).await {
+            Ok(_) => {}
+            Err(IoFail::Timeout) => {
+                bufs.ur = Vec::with_capacity(BUF_SIZE);
+                return Err(ReadFail::Timeout);
+            }
+            Err(IoFail::Closed) if was_empty => return Err(ReadFail::ClosedEmpty),
+            Err(IoFail::Io(e)) if was_empty && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Err(ReadFail::ClosedEmpty);
+            }
+            Err(_) => return Err(ReadFail::Broken),
+        }
+    }
+}
+
+/// Send the response head and stream its body to the client. Returns
+/// (client connection reusable, upstream connection reusable).
+async fn relay_response(
+    core: &Core,
+    client: &mut TcpStream,
+    up: &mut TcpStream,
+    bufs: &mut Bufs,
+    req: &Request,
+    timeout: Duration,
+) -> (bool, bool) {
+    let resp = &bufs.resp;
+    let framing = resp.framing;
+    // HTTP/1.0 clients cannot take chunked: they get a close-delimited body.
+    let rechunk = matches!(framing, Framing::Chunked | Framing::Close) && !req.http10;
+    let keep = req.keep_alive && !(req.http10 && matches!(framing, Framing::Chunked | Framing::Close));
+    let head_len = resp.head_len;
+    let up_keep = resp.keep_alive;
+
+    let wr = &mut bufs.wr;
+    wr.clear();
+    response::status_line(wr, resp.status, resp.reason.get(&bufs.ur));
+    copy_response_headers(wr, &bufs.ur, &resp.headers, framing == Framing::None, req.protocol);
+    response::common_headers(wr, &req.common(keep));
+    match framing {
+        Framing::Length(n) => response::content_length(wr, n),
+        Framing::Chunked | Framing::Close if rechunk => wr.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        _ => {}
+    }
+    wr.extend_from_slice(b"\r\n");
+    bufs.ur.drain(..head_len);
+
+    let write_timeout = core.limits.keepalive_timeout;
+    let mut body = BodyReader::new(framing, u64::MAX, false);
+    // A small complete body rides with the head in one write.
+    if let Framing::Length(n) = framing
+        && bufs.ur.len() as u64 >= n
+    {
+        let n = n as usize;
+        bufs.wr.extend_from_slice(&bufs.ur[..n]);
+        bufs.ur.clear();
+        let ok = io::write_all(client, &mut bufs.wr, write_timeout).await.is_ok();
+        return (ok && keep, ok && up_keep);
+    }
+    if io::write_all(client, &mut bufs.wr, write_timeout).await.is_err() {
+        return (false, false);
+    }
+    loop {
+        match body.next(up, &mut bufs.ur, timeout).await {
+            Ok(Some(r)) => {
+                let ok = if rechunk {
+                    bufs.wr.clear();
+                    write_chunk_header(&mut bufs.wr, r.len());
+                    bufs.wr.extend_from_slice(&bufs.ur[r]);
+                    bufs.wr.extend_from_slice(b"\r\n");
+                    io::write_all(client, &mut bufs.wr, write_timeout).await
+                } else {
+                    io::write_range(client, &mut bufs.ur, r.start, r.end, write_timeout).await
+                };
+                if ok.is_err() {
+                    return (false, false);
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return (false, false),
+        }
+    }
+    if rechunk {
+        bufs.wr.clear();
+        bufs.wr.extend_from_slice(LAST_CHUNK);
+        if io::write_all(client, &mut bufs.wr, write_timeout).await.is_err() {
+            return (false, false);
+        }
+    }
+    body.settle(&mut bufs.ur);
+    let up_reusable = up_keep && framing != Framing::Close && bufs.ur.is_empty();
+    (keep, up_reusable)
+}
+
+async fn fail(
+    core: &Core,
+    client: &mut TcpStream,
+    bufs: &mut Bufs,
+    req: &Request,
+    body: &BodyReader,
+    f: Fail,
+) -> bool {
+    if bufs.wr.capacity() == 0 {
+        bufs.wr = Vec::with_capacity(BUF_SIZE);
+    }
+    let gr = match f {
+        Fail::Upstream => GatewayResponse::IntegrationFailure,
+        Fail::Timeout => GatewayResponse::IntegrationTimeout,
+        Fail::Client(gr) => gr,
+        Fail::ClientGone => return false,
+    };
+    // The connection continues only if the client's request was read whole.
+    let keep = body.is_done();
+    respond_error(core, client, bufs, req, gr, keep).await
+}
+
+/// Headers a proxy must not forward (RFC 9110 §7.6.1), plus the framing
+/// fields this gateway sets itself.
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    const HOP: [&[u8]; 9] = [
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"content-length",
+        b"proxy-authenticate",
+    ];
+    HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// Whether `name` is listed in a `Connection` field of this message.
+fn nominated_by_connection(buf: &[u8], headers: &[(Span, Span)], name: &[u8]) -> bool {
+    headers.iter().any(|(n, v)| {
+        n.get(buf).eq_ignore_ascii_case(b"connection")
+            && v.get(buf)
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+    })
+}
+
+/// Response headers the REST API remaps to `x-amzn-Remapped-<name>` because
+/// the gateway sets its own.
+fn rest_remapped(name: &[u8]) -> bool {
+    [&b"date"[..], b"server", b"authorization", b"www-authenticate"]
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+}
+
+fn copy_response_headers(
+    wr: &mut Vec<u8>,
+    buf: &[u8],
+    headers: &[(Span, Span)],
+    keep_length: bool,
+    protocol: crate::config::Protocol,
+) {
+    let has_connection = headers.iter().any(|(n, _)| n.get(buf).eq_ignore_ascii_case(b"connection"));
+    for (n, v) in headers {
+        let name = n.get(buf);
+        if name.eq_ignore_ascii_case(b"content-length") && keep_length {
+            // HEAD and 304 answers keep the length of the representation.
+            response::header(wr, name, v.get(buf));
+            continue;
+        }
+        if is_hop_by_hop(name) || (has_connection && nominated_by_connection(buf, headers, name)) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"date") && protocol == crate::config::Protocol::Http {
+            continue; // the gateway's own Date is added below
+        }
+        if protocol == crate::config::Protocol::Rest && rest_remapped(name) {
+            wr.extend_from_slice(b"x-amzn-Remapped-");
+        }
+        response::header(wr, name, v.get(buf));
+    }
+}
+
+fn build_request_head(core: &Core, ex: &Exchange, bufs: &mut Bufs, req: &Request, hp: &HttpProxy) {
+    let rd = &bufs.rd;
+    let head = &bufs.head;
+    let uw = &mut bufs.uw;
+    uw.clear();
+    uw.extend_from_slice(head.method_span.get(rd));
+    uw.push(b' ');
+    let mut has_query = false;
+    match &hp.path {
+        None => {
+            let p = head.path.get(rd);
+            uw.extend_from_slice(if p.is_empty() { b"/" } else { p });
+        }
+        Some(t) => {
+            for part in &t.parts {
+                match part {
+                    TemplatePart::Literal(s) => {
+                        has_query |= s.contains('?');
+                        uw.extend_from_slice(s.as_bytes());
+                    }
+                    TemplatePart::Param(name) => {
+                        let value = bufs.params.get(name).unwrap_or("");
+                        push_encoded(uw, value.as_bytes(), name == "proxy" && !has_query);
+                    }
+                }
+            }
+        }
+    }
+    if !head.query.is_empty() {
+        uw.push(if has_query { b'&' } else { b'?' });
+        uw.extend_from_slice(head.query.get(rd));
+    }
+    uw.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    match head.host {
+        Some(h) if hp.pass_host => uw.extend_from_slice(h.get(rd)),
+        _ => uw.extend_from_slice(hp.host_header.as_bytes()),
+    }
+    uw.extend_from_slice(b"\r\n");
+    let has_connection = head.headers.iter().any(|(n, _)| n.get(rd).eq_ignore_ascii_case(b"connection"));
+    for (n, v) in &head.headers {
+        let name = n.get(rd);
+        if is_hop_by_hop(name)
+            || name.eq_ignore_ascii_case(b"host")
+            || name.eq_ignore_ascii_case(b"expect")
+            || name.eq_ignore_ascii_case(b"x-forwarded-for")
+            || name.eq_ignore_ascii_case(b"x-forwarded-proto")
+            || name.eq_ignore_ascii_case(b"x-forwarded-port")
+            || (has_connection && nominated_by_connection(rd, &head.headers, name))
+        {
+            continue;
+        }
+        response::header(uw, name, v.get(rd));
+    }
+    // X-Forwarded-For: the client's list, then the address this gateway saw.
+    uw.extend_from_slice(b"X-Forwarded-For: ");
+    for (n, v) in &head.headers {
+        if n.get(rd).eq_ignore_ascii_case(b"x-forwarded-for") {
+            uw.extend_from_slice(v.get(rd));
+            uw.extend_from_slice(b", ");
+        }
+    }
+    let _ = write!(uw, "{}", ex.peer.ip());
+    uw.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ");
+    response::push_u64(uw, u64::from(core.listeners[ex.listener].addr.port()));
+    uw.extend_from_slice(b"\r\n");
+    match req.framing {
+        Framing::Length(n) => response::content_length(uw, n),
+        Framing::Chunked => uw.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        _ => {}
+    }
+    uw.extend_from_slice(b"\r\n");
+}
+
+/// Percent-encode a decoded path parameter for a URI path (RFC 3986 §3.3);
+/// `keep_slash` for greedy `{proxy+}` values, whose `/` separate segments.
+fn push_encoded(out: &mut Vec<u8>, s: &[u8], keep_slash: bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s {
+        let plain = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@')
+            || (keep_slash && b == b'/');
+        if plain {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_params() {
+        let mut out = Vec::new();
+        push_encoded(&mut out, b"a b/c", false);
+        assert_eq!(out, b"a%20b%2Fc");
+        out.clear();
+        push_encoded(&mut out, b"a b/c", true);
+        assert_eq!(out, b"a%20b/c");
+    }
+
+    #[test]
+    fn hop_by_hop_is_case_insensitive() {
+        assert!(is_hop_by_hop(b"Transfer-Encoding"));
+        assert!(is_hop_by_hop(b"KEEP-ALIVE"));
+        assert!(!is_hop_by_hop(b"x-api-key"));
+    }
+}

@@ -1,0 +1,127 @@
+//! One worker thread: pinned to its CPU, its own monoio runtime (io_uring
+//! with cooperative task running, or epoll), its own listeners, its own
+//! [`Core`]. A housekeeping task refreshes the coarse clock and the Date
+//! text, evicts idle upstream connections and watches for shutdown.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::Gateway;
+use crate::server::Driver;
+use crate::server::conn;
+use crate::server::core::Core;
+
+pub struct WorkerCtx {
+    pub index: usize,
+    pub cpu: Option<usize>,
+    pub gw: Arc<Gateway>,
+    pub listeners: Vec<std::net::TcpListener>,
+    pub addrs: Vec<SocketAddr>,
+    pub shutdown: Arc<AtomicBool>,
+    pub driver: Driver,
+}
+
+const TICK: Duration = Duration::from_millis(100);
+const RING_ENTRIES: u32 = 4096;
+
+pub fn run(ctx: WorkerCtx) -> Result<(), String> {
+    if let Some(cpu) = ctx.cpu
+        && !crate::server::pin_to(cpu)
+    {
+        eprintln!("tollgate: worker {} could not be pinned to cpu {cpu}", ctx.index);
+    }
+    if ctx.driver != Driver::Epoll {
+        let mut urb = io_uring::IoUring::builder();
+        urb.setup_coop_taskrun().setup_taskrun_flag();
+        match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(RING_ENTRIES)
+            .uring_builder(urb)
+            .enable_timer()
+            .build()
+        {
+            Ok(mut rt) => {
+                log_driver(&ctx, "io_uring");
+                return rt.block_on(serve(ctx));
+            }
+            Err(e) if ctx.driver == Driver::IoUring => {
+                return Err(format!("worker {}: io_uring refused: {e}", ctx.index));
+            }
+            Err(e) => eprintln!("tollgate: worker {}: io_uring refused ({e}); using epoll", ctx.index),
+        }
+    }
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .map_err(|e| format!("worker {}: runtime: {e}", ctx.index))?;
+    log_driver(&ctx, "epoll");
+    rt.block_on(serve(ctx))
+}
+
+fn log_driver(ctx: &WorkerCtx, driver: &str) {
+    match ctx.cpu {
+        Some(cpu) => eprintln!("tollgate: worker {} on cpu {cpu} driver {driver}", ctx.index),
+        None => eprintln!("tollgate: worker {} driver {driver}", ctx.index),
+    }
+}
+
+async fn serve(ctx: WorkerCtx) -> Result<(), String> {
+    let core = Rc::new(Core::new(ctx.index, ctx.gw.clone(), &ctx.addrs));
+    let mut accepts = Vec::new();
+    for (i, l) in ctx.listeners.into_iter().enumerate() {
+        let l = monoio::net::TcpListener::from_std(l).map_err(|e| format!("listener: {e}"))?;
+        accepts.push(monoio::spawn(accept_loop(core.clone(), i, l)));
+    }
+    let mut last_evict = Instant::now();
+    while !ctx.shutdown.load(Ordering::Acquire) {
+        monoio::time::sleep(TICK).await;
+        let now = Instant::now();
+        core.now.set(now);
+        core.date.refresh();
+        if now.duration_since(last_evict) >= Duration::from_secs(1) {
+            core.pools.evict_idle(now);
+            last_evict = now;
+        }
+    }
+    core.draining.fire();
+    for a in accepts {
+        a.await;
+    }
+    let deadline = Instant::now() + core.limits.drain_timeout;
+    while core.connections.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+        core.date.refresh();
+    }
+    if core.connections.get() > 0 {
+        eprintln!(
+            "tollgate: worker {}: drain timeout, closing {} connections",
+            core.worker,
+            core.connections.get()
+        );
+    }
+    core.pools.clear();
+    Ok(())
+}
+
+async fn accept_loop(core: Rc<Core>, listener: usize, l: monoio::net::TcpListener) {
+    loop {
+        let accepted = monoio::select! {
+            biased;
+            _ = core.draining.wait() => None,
+            r = l.accept() => Some(r),
+        };
+        match accepted {
+            None => return,
+            Some(Ok((stream, peer))) => {
+                monoio::spawn(conn::serve(core.clone(), listener, stream, peer));
+            }
+            Some(Err(e)) => {
+                // EMFILE and friends: back off instead of spinning.
+                eprintln!("tollgate: accept: {e}");
+                monoio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}

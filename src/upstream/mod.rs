@@ -1,0 +1,205 @@
+//! Upstream connection pools and target selection, per core.
+//!
+//! Each worker owns a [`Pools`]: for every configured upstream and target a
+//! LIFO stack of idle keep-alive connections (bounded by `pool_size`, closed
+//! after `idle_timeout`) and a count of requests in flight, which the
+//! least-request balancer compares. No state is shared between cores, so a
+//! pool costs no lock; the price is up to `pool_size × workers` idle
+//! connections per target.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpStream;
+
+use crate::config::{Balance, Gateway, Upstream};
+use crate::observe::request_id::IdGen;
+
+#[derive(Debug)]
+struct Idle {
+    stream: TcpStream,
+    since: Instant,
+}
+
+#[derive(Debug)]
+struct Target {
+    addr: SocketAddr,
+    idle: RefCell<Vec<Idle>>,
+    in_flight: Cell<u32>,
+}
+
+#[derive(Debug)]
+struct Group {
+    balance: Balance,
+    pool_size: usize,
+    connect_timeout: Duration,
+    idle_timeout: Duration,
+    targets: Vec<Target>,
+    next: Cell<usize>,
+}
+
+/// Per-core counters, read by tests and (later) metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub connects: Cell<u64>,
+    pub reuses: Cell<u64>,
+}
+
+/// All upstream pools of one worker.
+#[derive(Debug)]
+pub struct Pools {
+    groups: Vec<Group>,
+    pub stats: Stats,
+}
+
+/// A connection checked out for one exchange. Dropping it closes the
+/// connection; [`Pools::release`] returns it for reuse.
+#[derive(Debug)]
+pub struct Checkout {
+    pub stream: TcpStream,
+    pub upstream: usize,
+    pub target: usize,
+    /// Came from the idle pool (so the upstream may have closed it meanwhile).
+    pub reused: bool,
+}
+
+impl Pools {
+    pub fn new(gw: &Gateway) -> Pools {
+        Pools {
+            groups: gw.upstreams.iter().map(group).collect(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Choose a target of `upstream` for the next request.
+    pub fn pick(&self, upstream: usize, rng: &IdGen) -> usize {
+        let g = &self.groups[upstream];
+        let n = g.targets.len();
+        if n == 1 {
+            return 0;
+        }
+        match g.balance {
+            Balance::RoundRobin => {
+                let i = g.next.get();
+                g.next.set((i + 1) % n);
+                i
+            }
+            Balance::LeastRequest => {
+                let r = rng.next_u64();
+                let a = (r % n as u64) as usize;
+                let mut b = ((r >> 32) % (n as u64 - 1)) as usize;
+                if b >= a {
+                    b += 1;
+                }
+                if g.targets[b].in_flight.get() < g.targets[a].in_flight.get() {
+                    b
+                } else {
+                    a
+                }
+            }
+        }
+    }
+
+    pub fn target_count(&self, upstream: usize) -> usize {
+        self.groups[upstream].targets.len()
+    }
+
+    /// An idle pooled connection to that target, or a new one.
+    pub async fn checkout(
+        &self,
+        upstream: usize,
+        target: usize,
+        now: Instant,
+        allow_idle: bool,
+    ) -> io::Result<Checkout> {
+        let g = &self.groups[upstream];
+        let t = &g.targets[target];
+        if allow_idle {
+            let mut idle = t.idle.borrow_mut();
+            while let Some(c) = idle.pop() {
+                if now.saturating_duration_since(c.since) < g.idle_timeout {
+                    drop(idle);
+                    self.stats.reuses.set(self.stats.reuses.get() + 1);
+                    t.in_flight.set(t.in_flight.get() + 1);
+                    return Ok(Checkout {
+                        stream: c.stream,
+                        upstream,
+                        target,
+                        reused: true,
+                    });
+                }
+            }
+        }
+        let stream = match monoio::time::timeout(g.connect_timeout, TcpStream::connect_addr(t.addr)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+        };
+        let _ = stream.set_nodelay(true);
+        self.stats.connects.set(self.stats.connects.get() + 1);
+        t.in_flight.set(t.in_flight.get() + 1);
+        Ok(Checkout {
+            stream,
+            upstream,
+            target,
+            reused: false,
+        })
+    }
+
+    /// The exchange is over. `reusable`: the response was read to its end and
+    /// the upstream agreed to keep the connection open.
+    pub fn release(&self, c: Checkout, reusable: bool, now: Instant) {
+        let g = &self.groups[c.upstream];
+        let t = &g.targets[c.target];
+        t.in_flight.set(t.in_flight.get().saturating_sub(1));
+        if reusable {
+            let mut idle = t.idle.borrow_mut();
+            if idle.len() < g.pool_size {
+                idle.push(Idle {
+                    stream: c.stream,
+                    since: now,
+                });
+            }
+        }
+    }
+
+    /// Close idle connections past their idle timeout (housekeeping tick).
+    pub fn evict_idle(&self, now: Instant) {
+        for g in &self.groups {
+            for t in &g.targets {
+                t.idle
+                    .borrow_mut()
+                    .retain(|c| now.saturating_duration_since(c.since) < g.idle_timeout);
+            }
+        }
+    }
+
+    /// Drop every idle connection (shutdown).
+    pub fn clear(&self) {
+        for g in &self.groups {
+            for t in &g.targets {
+                t.idle.borrow_mut().clear();
+            }
+        }
+    }
+}
+
+fn group(u: &Upstream) -> Group {
+    Group {
+        balance: u.balance,
+        pool_size: u.pool_size,
+        connect_timeout: u.connect_timeout,
+        idle_timeout: u.idle_timeout,
+        targets: u
+            .targets
+            .iter()
+            .map(|&addr| Target {
+                addr,
+                idle: RefCell::new(Vec::with_capacity(u.pool_size.min(64))),
+                in_flight: Cell::new(0),
+            })
+            .collect(),
+        next: Cell::new(0),
+    }
+}
