@@ -40,15 +40,26 @@ pub struct Options {
     pub driver: Driver,
 }
 
-/// Run the gateway until SIGTERM or SIGINT, then drain and return.
-pub fn run(gw: Gateway, opts: &Options) -> std::io::Result<()> {
+/// A started gateway: its bound addresses and its worker threads.
+#[derive(Debug)]
+pub struct Running {
+    /// Bound address per configured listener, in order.
+    pub addrs: Vec<SocketAddr>,
+    drain_timeout: Duration,
+    shutdown: Arc<AtomicBool>,
+    handles: Vec<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+/// Bind the listeners and start the workers; returns once every listener is
+/// bound (workers accept as soon as their runtime is up).
+pub fn start(gw: Gateway, opts: &Options) -> std::io::Result<Running> {
     let cpus = allowed_cpus();
     let workers = opts.workers.unwrap_or(cpus.len()).max(1);
     let gw = Arc::new(gw);
 
     // Bind every listener once per worker; port 0 is resolved by the first bind.
     let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
-    let mut bound = Vec::new();
+    let mut addrs = Vec::new();
     for l in &gw.listeners {
         let first = bind_reuseport(l.address)?;
         let addr = first.local_addr()?;
@@ -56,14 +67,8 @@ pub fn run(gw: Gateway, opts: &Options) -> std::io::Result<()> {
         for w in per_worker.iter_mut().skip(1) {
             w.push(bind_reuseport(addr)?);
         }
-        bound.push(addr);
+        addrs.push(addr);
     }
-    let mut out = std::io::stdout().lock();
-    for (l, addr) in gw.listeners.iter().zip(&bound) {
-        writeln!(out, "tollgate: listening {} http://{addr}", l.name)?;
-    }
-    out.flush()?;
-    drop(out);
 
     let shutdown = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
@@ -73,7 +78,7 @@ pub fn run(gw: Gateway, opts: &Options) -> std::io::Result<()> {
             cpu: cpus.get(i % cpus.len().max(1)).copied(),
             gw: gw.clone(),
             listeners,
-            addrs: bound.clone(),
+            addrs: addrs.clone(),
             shutdown: shutdown.clone(),
             driver: opts.driver,
         };
@@ -83,29 +88,68 @@ pub fn run(gw: Gateway, opts: &Options) -> std::io::Result<()> {
                 .spawn(move || worker::run(ctx))?,
         );
     }
+    Ok(Running {
+        addrs,
+        drain_timeout: gw.limits.drain_timeout,
+        shutdown,
+        handles,
+    })
+}
 
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])?;
-    loop {
-        if signals.pending().next().is_some() {
-            eprintln!("tollgate: shutting down, draining for up to {:?}", gw.limits.drain_timeout);
-            break;
+impl Running {
+    /// Block until SIGTERM or SIGINT (or a worker dies).
+    pub fn wait_for_signal(&self) -> std::io::Result<()> {
+        let mut signals = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+        ])?;
+        loop {
+            if signals.pending().next().is_some() {
+                eprintln!("tollgate: shutting down, draining for up to {:?}", self.drain_timeout);
+                return Ok(());
+            }
+            if self.handles.iter().any(|h| h.is_finished()) {
+                eprintln!("tollgate: a worker stopped unexpectedly; shutting down");
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        if handles.iter().any(|h| h.is_finished()) {
-            eprintln!("tollgate: a worker stopped unexpectedly; shutting down");
-            break;
+    }
+
+    /// Drain and stop every worker; returns when all have exited.
+    pub fn stop(self) -> std::io::Result<()> {
+        self.shutdown.store(true, Ordering::Release);
+        let mut failed = Vec::new();
+        for h in self.handles {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed.push(e),
+                Err(_) => failed.push("a worker panicked".to_string()),
+            }
         }
-        std::thread::sleep(Duration::from_millis(50));
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(failed.join("; ")))
+        }
     }
-    shutdown.store(true, Ordering::Release);
-    let mut failed = false;
-    for h in handles {
-        failed |= h.join().map(|r| r.is_err()).unwrap_or(true);
+}
+
+/// Run the gateway until SIGTERM or SIGINT, then drain and return. Prints
+/// `tollgate: listening NAME http://ADDR` per listener on stdout.
+pub fn run(gw: Gateway, opts: &Options) -> std::io::Result<()> {
+    let names: Vec<String> = gw.listeners.iter().map(|l| l.name.clone()).collect();
+    let running = start(gw, opts)?;
+    let mut out = std::io::stdout().lock();
+    for (name, addr) in names.iter().zip(&running.addrs) {
+        writeln!(out, "tollgate: listening {name} http://{addr}")?;
     }
+    out.flush()?;
+    drop(out);
+    running.wait_for_signal()?;
+    let r = running.stop();
     eprintln!("tollgate: stopped");
-    if failed {
-        return Err(std::io::Error::other("a worker failed"));
-    }
-    Ok(())
+    r
 }
 
 fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {

@@ -185,6 +185,8 @@ pub enum Reply {
     Stall(Duration),
     /// Close the connection right after reading the request.
     Hangup,
+    /// Wait, then answer 200 with this body.
+    Slow { delay: Duration, body: Vec<u8> },
 }
 
 impl Reply {
@@ -320,6 +322,12 @@ fn serve_backend(
                 return;
             }
             Reply::Hangup => return,
+            Reply::Slow { delay, body } => {
+                std::thread::sleep(delay);
+                let mut o = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+                o.extend_from_slice(&body);
+                o
+            }
         };
         if s.write_all(&out).is_err() {
             return;

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The one command that runs every test of tollgate (README "Test").
+# Installs what the tests need when it is missing, then runs:
+#   1. unit tests, scripted codec tests and black-box tests (cargo test)
+#   2. a short smoke run of every fuzz target (fuzz/smoke.sh)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_apt[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "test.sh: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked --quiet
+fi
+
+cargo test --locked --all-targets -- --test-threads="${TEST_THREADS:-4}"
+bash fuzz/smoke.sh "${FUZZ_SECONDS:-5}"
+echo "test.sh: all tests passed"
