@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use tollgate::server::{self, Driver};
 
 #[derive(Parser)]
-#[command(name = "tollgate", version, about = "A self-hosted edge API gateway for API Gateway definitions")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "A self-hosted edge API gateway for API Gateway definitions"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,9 +31,7 @@ enum Command {
         driver: Driver,
     },
     /// Check a configuration and report every error with its line.
-    Validate {
-        config: PathBuf,
-    },
+    Validate { config: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -52,7 +54,11 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run { config, workers, driver } => {
+        Command::Run {
+            config,
+            workers,
+            driver,
+        } => {
             let gw = match tollgate::config::load(&config) {
                 Ok(gw) => gw,
                 Err(errors) => {
@@ -76,5 +82,9 @@ fn report(errors: &[tollgate::config::ConfigError]) {
     for e in errors {
         eprintln!("{e}");
     }
-    eprintln!("{} error{}", errors.len(), if errors.len() == 1 { "" } else { "s" });
+    eprintln!(
+        "{} error{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
 }

@@ -38,7 +38,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const BACKEND_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+const BACKEND_RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
 
 /// Keep-alive backend that answers every request head with a fixed response.
 fn backend() -> SocketAddr {
@@ -84,7 +85,9 @@ fn round_trip(s: &mut TcpStream, req: &[u8], buf: &mut [u8; 8192]) -> u16 {
         have += n;
         if let Some(end) = find(&buf[..have], b"\r\n\r\n") {
             let head = &buf[..end];
-            let status = (head[9] - b'0') as u16 * 100 + (head[10] - b'0') as u16 * 10 + (head[11] - b'0') as u16;
+            let status = (head[9] - b'0') as u16 * 100
+                + (head[10] - b'0') as u16 * 10
+                + (head[11] - b'0') as u16;
             let cl_at = find(head, b"Content-Length: ").expect("content-length") + 16;
             let mut len = 0usize;
             for &b in &head[cl_at..] {
@@ -147,9 +150,15 @@ apis:
     .unwrap();
     let addr = running.addrs[0];
     let mock = per_request(addr, b"GET /mock HTTP/1.1\r\nHost: bench\r\n\r\n");
-    let proxy = per_request(addr, b"GET /proxied/path?q=1 HTTP/1.1\r\nHost: bench\r\nUser-Agent: alloc-test\r\n\r\n");
+    let proxy = per_request(
+        addr,
+        b"GET /proxied/path?q=1 HTTP/1.1\r\nHost: bench\r\nUser-Agent: alloc-test\r\n\r\n",
+    );
     println!("allocations per request: mock {mock:.3}, proxy {proxy:.3}");
     assert!(mock < 0.05, "mock route allocates {mock} times per request");
-    assert!(proxy <= 2.0, "proxied route allocates {proxy} times per request");
+    assert!(
+        proxy <= 2.0,
+        "proxied route allocates {proxy} times per request"
+    );
     running.stop().unwrap();
 }

@@ -37,7 +37,9 @@ fn pipelined_requests_answer_in_order() {
         if i % 2 == 0 {
             req.extend_from_slice(b"GET /mock HTTP/1.1\r\nHost: t\r\n\r\n");
         } else {
-            req.extend_from_slice(b"POST /mock HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+            req.extend_from_slice(
+                b"POST /mock HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+            );
         }
     }
     req.extend_from_slice(b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -89,7 +91,8 @@ fn smuggling_attempts_get_400_and_close() {
         let mut s = connect(gw.addr());
         s.write_all(bytes).unwrap();
         let mut buf = Vec::new();
-        let r = read_response(&mut s, &mut buf, false).unwrap_or_else(|| panic!("{name}: no response"));
+        let r =
+            read_response(&mut s, &mut buf, false).unwrap_or_else(|| panic!("{name}: no response"));
         assert_eq!(r.status, 400, "{name}");
         assert_eq!(r.header("connection"), Some("close"), "{name}");
         assert!(is_closed(&mut s), "{name}: connection left open");
@@ -101,7 +104,8 @@ fn oversized_head_is_431() {
     let gw = Gateway::start(&config(""));
     let mut s = connect(gw.addr());
     let big = "a".repeat(20_000);
-    let _ = s.write_all(format!("GET /mock HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n").as_bytes());
+    let _ =
+        s.write_all(format!("GET /mock HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n").as_bytes());
     let r = read_response(&mut s, &mut Vec::new(), false).unwrap();
     assert_eq!(r.status, 431);
     assert!(is_closed(&mut s));
@@ -110,7 +114,10 @@ fn oversized_head_is_431() {
 #[test]
 fn oversized_body_is_413() {
     let gw = Gateway::start(&config(""));
-    let r = send_raw(gw.addr(), b"POST /mock HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
+    let r = send_raw(
+        gw.addr(),
+        b"POST /mock HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
+    );
     assert_eq!(r.status, 413);
     assert_eq!(r.text(), r#"{"message":"Request Too Long"}"#);
     // Chunked bodies are counted as they arrive.
@@ -141,8 +148,14 @@ fn slow_head_gets_408_on_time() {
 fn idle_keepalive_connection_is_closed_after_timeout() {
     let gw = Gateway::start(&config("  keepalive_timeout_ms: 300"));
     let mut s = connect(gw.addr());
-    s.write_all(b"GET /mock HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    assert_eq!(read_response(&mut s, &mut Vec::new(), false).unwrap().status, 200);
+    s.write_all(b"GET /mock HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_response(&mut s, &mut Vec::new(), false)
+            .unwrap()
+            .status,
+        200
+    );
     let t = Instant::now();
     assert!(is_closed(&mut s));
     assert!(t.elapsed() < Duration::from_secs(3));
@@ -160,7 +173,8 @@ fn http10_client_without_keepalive_is_closed() {
     let mut s = connect(gw.addr());
     let mut buf = Vec::new();
     for _ in 0..3 {
-        s.write_all(b"GET /mock HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+        s.write_all(b"GET /mock HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
         let r = read_response(&mut s, &mut buf, false).unwrap();
         assert_eq!(r.header("connection"), Some("keep-alive"));
     }
@@ -171,7 +185,8 @@ fn head_on_mock_has_no_body() {
     let gw = Gateway::start(&config(""));
     let mut s = connect(gw.addr());
     let mut buf = Vec::new();
-    s.write_all(b"HEAD /nope HTTP/1.1\r\nHost: t\r\n\r\nGET /mock HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.write_all(b"HEAD /nope HTTP/1.1\r\nHost: t\r\n\r\nGET /mock HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let r = read_response(&mut s, &mut buf, true).unwrap();
     assert_eq!(r.status, 404);
     let r = read_response(&mut s, &mut buf, false).unwrap();

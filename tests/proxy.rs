@@ -46,7 +46,10 @@ fn proxies_path_query_and_forwarding_headers() {
     assert_eq!(got.header("host"), Some("backend"));
     assert_eq!(got.header("x-forwarded-for"), Some("10.0.0.1, 127.0.0.1"));
     assert_eq!(got.header("x-forwarded-proto"), Some("http"));
-    assert_eq!(got.header("x-forwarded-port"), Some(gw.addr().port().to_string().as_str()));
+    assert_eq!(
+        got.header("x-forwarded-port"),
+        Some(gw.addr().port().to_string().as_str())
+    );
     assert_eq!(got.header("x-keep"), Some("yes"));
     // RFC 9110 §7.6.1: hop-by-hop fields and fields named by Connection are not forwarded.
     assert_eq!(got.header("x-drop"), None);
@@ -74,9 +77,15 @@ fn reuses_upstream_connections() {
         let r = read_response(&mut s, &mut buf, false).unwrap();
         assert_eq!(r.status, 200);
     }
-    assert_eq!(backend.requests.load(std::sync::atomic::Ordering::Relaxed), 50);
+    assert_eq!(
+        backend.requests.load(std::sync::atomic::Ordering::Relaxed),
+        50
+    );
     // One client connection lands on one worker: one upstream connection serves all.
-    assert_eq!(backend.accepts.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        backend.accepts.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[test]
@@ -90,8 +99,10 @@ fn large_body_streams_both_ways() {
     let gw = Gateway::start(&config(backend.addr, "http", 29000));
     let body: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
     let mut s = connect(gw.addr());
-    s.write_all(format!("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {SIZE}\r\n\r\n").as_bytes())
-        .unwrap();
+    s.write_all(
+        format!("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {SIZE}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
     s.write_all(&body).unwrap();
     let mut buf = Vec::new();
     let r = read_response(&mut s, &mut buf, false).unwrap();
@@ -126,13 +137,16 @@ fn chunked_both_ways() {
     assert_eq!(got.header("transfer-encoding"), Some("chunked"));
     assert_eq!(got.body, expected);
     // The connection is still usable.
-    s.write_all(b"GET /mock HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.write_all(b"GET /mock HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "ok");
 }
 
 #[test]
 fn close_delimited_upstream_body_is_rechunked() {
-    let backend = Backend::start(|_| Reply::CloseDelimited { body: b"until-close".to_vec() });
+    let backend = Backend::start(|_| Reply::CloseDelimited {
+        body: b"until-close".to_vec(),
+    });
     let gw = Gateway::start(&config(backend.addr, "http", 29000));
     let mut s = connect(gw.addr());
     s.write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
@@ -162,14 +176,20 @@ fn stalled_backend_times_out_rest_504_http_503() {
         assert_eq!(r.status, status);
         assert_eq!(r.text(), message);
         assert!(took >= Duration::from_millis(450), "{took:?}");
-        assert!(took < Duration::from_secs(4), "timeout not applied: {took:?}");
+        assert!(
+            took < Duration::from_secs(4),
+            "timeout not applied: {took:?}"
+        );
     }
 }
 
 #[test]
 fn dead_backend_rest_502_http_500() {
     // A port with nothing listening.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     for (protocol, status, message) in [
         ("rest", 502, "{\"message\":\"Internal server error\"}"),
         ("http", 500, "{\"message\":\"Internal Server Error\"}"),
@@ -193,7 +213,8 @@ fn backend_hangup_is_502_and_client_connection_survives() {
     let mut buf = Vec::new();
     s.write_all(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 502);
-    s.write_all(b"GET /mock HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.write_all(b"GET /mock HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 200);
 }
 
@@ -244,7 +265,14 @@ fn curl_round_trip() {
     let backend = Backend::echo();
     let gw = Gateway::start(&config(backend.addr, "http", 29000));
     let out = std::process::Command::new("curl")
-        .args(["-s", "-i", "--data-binary", "@-", "-H", "Expect: 100-continue"])
+        .args([
+            "-s",
+            "-i",
+            "--data-binary",
+            "@-",
+            "-H",
+            "Expect: 100-continue",
+        ])
         .arg(gw.url("/curl/path"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -270,6 +298,7 @@ fn head_request_keeps_length_without_body() {
     let r = read_response(&mut s, &mut buf, true).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some("12"));
-    s.write_all(b"GET /mock HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.write_all(b"GET /mock HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "ok");
 }

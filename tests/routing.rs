@@ -70,7 +70,10 @@ fn unknown_stage_and_rest_misses() {
     let r = get(a, "/v1/missing");
     assert_eq!(r.status, 403);
     assert_eq!(r.text(), r#"{"message":"Missing Authentication Token"}"#);
-    assert_eq!(r.header("x-amzn-ErrorType"), Some("MissingAuthenticationTokenException"));
+    assert_eq!(
+        r.header("x-amzn-ErrorType"),
+        Some("MissingAuthenticationTokenException")
+    );
     assert!(r.header("x-amzn-RequestId").is_some());
     let r = get(a, "/nostage/pets/7");
     assert!(r.status == 404 || r.status == 403, "{}", r.status);

@@ -32,7 +32,8 @@ apis:
     // An idle keep-alive connection, and one with a request in flight.
     let mut idle = connect(addr);
     let mut busy = connect(addr);
-    busy.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    busy.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();
     gw.signal(libc::SIGTERM);
@@ -44,5 +45,8 @@ apis:
     let code = gw.wait_exit(Duration::from_secs(10));
     assert_eq!(code, Some(0), "stderr:\n{}", gw.stderr());
     assert!(t.elapsed() < Duration::from_secs(8));
-    assert!(std::net::TcpStream::connect(addr).is_err(), "still accepting after exit");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "still accepting after exit"
+    );
 }

@@ -28,7 +28,11 @@ fn example_configs_are_valid() {
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + file)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -52,9 +56,18 @@ apis:
 ";
     let (code, err, _) = validate(yaml);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("CFG:9:"), "route without slash at line 9:\n{err}");
-    assert!(err.contains("CFG:11:"), "greedy not last at line 11:\n{err}");
-    assert!(err.contains("CFG:13:") || err.contains("CFG:14:"), "bad uri near line 13:\n{err}");
+    assert!(
+        err.contains("CFG:9:"),
+        "route without slash at line 9:\n{err}"
+    );
+    assert!(
+        err.contains("CFG:11:"),
+        "greedy not last at line 11:\n{err}"
+    );
+    assert!(
+        err.contains("CFG:13:") || err.contains("CFG:14:"),
+        "bad uri near line 13:\n{err}"
+    );
 }
 
 #[test]

@@ -25,7 +25,7 @@ use crate::config::{HttpProxy, TemplatePart};
 use crate::pipeline::gateway_response::GatewayResponse;
 use crate::pipeline::response;
 use crate::pipeline::{Exchange, Request, respond_error};
-use crate::proto::http1::{Framing, Method, Span, parse_response, write_chunk_header, LAST_CHUNK};
+use crate::proto::http1::{Framing, LAST_CHUNK, Method, Span, parse_response, write_chunk_header};
 use crate::server::body::{BodyError, BodyReader};
 use crate::server::bufpool::{BUF_SIZE, Bufs};
 use crate::server::core::Core;
@@ -65,7 +65,11 @@ pub async fn proxy(
         Framing::Length(n) => bufs.rd.len() as u64 >= n,
         _ => false,
     };
-    if replayable && let Ok(Some(r)) = body.next(client, &mut bufs.rd, core.limits.header_read_timeout).await {
+    if replayable
+        && let Ok(Some(r)) = body
+            .next(client, &mut bufs.rd, core.limits.header_read_timeout)
+            .await
+    {
         bufs.uw.extend_from_slice(&bufs.rd[r]);
         body.settle(&mut bufs.rd);
     }
@@ -75,8 +79,13 @@ pub async fn proxy(
         Ok(c) => c,
         Err(f) => return fail(core, client, bufs, req, &body, f).await,
     };
-    let (keep, reusable) = relay_response(core, client, &mut conn.stream, bufs, req, hp.timeout).await;
-    core.pools.release(conn, reusable && body.is_done(), core.now.get().max(started));
+    let (keep, reusable) =
+        relay_response(core, client, &mut conn.stream, bufs, req, hp.timeout).await;
+    core.pools.release(
+        conn,
+        reusable && body.is_done(),
+        core.now.get().max(started),
+    );
     keep && body.is_done()
 }
 
@@ -102,7 +111,12 @@ async fn send(
     let mut retried = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut conn = match monoio::time::timeout(left, core.pools.checkout(up, target, core.now.get(), !retried)).await {
+        let mut conn = match monoio::time::timeout(
+            left,
+            core.pools.checkout(up, target, core.now.get(), !retried),
+        )
+        .await
+        {
             Err(_) => return Err(Fail::Timeout),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => return Err(Fail::Timeout),
             Ok(Err(_)) => {
@@ -157,7 +171,9 @@ async fn stream_body(
 ) -> Result<(), Fail> {
     let chunked = body.framing() == Framing::Chunked;
     loop {
-        let piece = body.next(client, &mut bufs.rd, core.limits.header_read_timeout).await;
+        let piece = body
+            .next(client, &mut bufs.rd, core.limits.header_read_timeout)
+            .await;
         let left = deadline.saturating_duration_since(Instant::now());
         match piece {
             Ok(Some(r)) => {
@@ -275,18 +291,29 @@ async fn relay_response(
     let framing = resp.framing;
     // HTTP/1.0 clients cannot take chunked: they get a close-delimited body.
     let rechunk = matches!(framing, Framing::Chunked | Framing::Close) && !req.http10;
-    let keep = req.keep_alive && !(req.http10 && matches!(framing, Framing::Chunked | Framing::Close));
+    // Decided now, not at request start: draining may have begun meanwhile.
+    let keep = req.keep_alive
+        && !core.draining.is_fired()
+        && !(req.http10 && matches!(framing, Framing::Chunked | Framing::Close));
     let head_len = resp.head_len;
     let up_keep = resp.keep_alive;
 
     let wr = &mut bufs.wr;
     wr.clear();
     response::status_line(wr, resp.status, resp.reason.get(&bufs.ur));
-    copy_response_headers(wr, &bufs.ur, &resp.headers, framing == Framing::None, req.protocol);
+    copy_response_headers(
+        wr,
+        &bufs.ur,
+        &resp.headers,
+        framing == Framing::None,
+        req.protocol,
+    );
     response::common_headers(wr, &req.common(keep));
     match framing {
         Framing::Length(n) => response::content_length(wr, n),
-        Framing::Chunked | Framing::Close if rechunk => wr.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Framing::Chunked | Framing::Close if rechunk => {
+            wr.extend_from_slice(b"Transfer-Encoding: chunked\r\n")
+        }
         _ => {}
     }
     wr.extend_from_slice(b"\r\n");
@@ -301,10 +328,15 @@ async fn relay_response(
         let n = n as usize;
         bufs.wr.extend_from_slice(&bufs.ur[..n]);
         bufs.ur.clear();
-        let ok = io::write_all(client, &mut bufs.wr, write_timeout).await.is_ok();
+        let ok = io::write_all(client, &mut bufs.wr, write_timeout)
+            .await
+            .is_ok();
         return (ok && keep, ok && up_keep);
     }
-    if io::write_all(client, &mut bufs.wr, write_timeout).await.is_err() {
+    if io::write_all(client, &mut bufs.wr, write_timeout)
+        .await
+        .is_err()
+    {
         return (false, false);
     }
     loop {
@@ -330,7 +362,10 @@ async fn relay_response(
     if rechunk {
         bufs.wr.clear();
         bufs.wr.extend_from_slice(LAST_CHUNK);
-        if io::write_all(client, &mut bufs.wr, write_timeout).await.is_err() {
+        if io::write_all(client, &mut bufs.wr, write_timeout)
+            .await
+            .is_err()
+        {
             return (false, false);
         }
     }
@@ -391,9 +426,14 @@ fn nominated_by_connection(buf: &[u8], headers: &[(Span, Span)], name: &[u8]) ->
 /// Response headers the REST API remaps to `x-amzn-Remapped-<name>` because
 /// the gateway sets its own.
 fn rest_remapped(name: &[u8]) -> bool {
-    [&b"date"[..], b"server", b"authorization", b"www-authenticate"]
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(name))
+    [
+        &b"date"[..],
+        b"server",
+        b"authorization",
+        b"www-authenticate",
+    ]
+    .iter()
+    .any(|h| h.eq_ignore_ascii_case(name))
 }
 
 fn copy_response_headers(
@@ -403,7 +443,9 @@ fn copy_response_headers(
     keep_length: bool,
     protocol: crate::config::Protocol,
 ) {
-    let has_connection = headers.iter().any(|(n, _)| n.get(buf).eq_ignore_ascii_case(b"connection"));
+    let has_connection = headers
+        .iter()
+        .any(|(n, _)| n.get(buf).eq_ignore_ascii_case(b"connection"));
     for (n, v) in headers {
         let name = n.get(buf);
         if name.eq_ignore_ascii_case(b"content-length") && keep_length {
@@ -462,7 +504,10 @@ fn build_request_head(core: &Core, ex: &Exchange, bufs: &mut Bufs, req: &Request
         _ => uw.extend_from_slice(hp.host_header.as_bytes()),
     }
     uw.extend_from_slice(b"\r\n");
-    let has_connection = head.headers.iter().any(|(n, _)| n.get(rd).eq_ignore_ascii_case(b"connection"));
+    let has_connection = head
+        .headers
+        .iter()
+        .any(|(n, _)| n.get(rd).eq_ignore_ascii_case(b"connection"));
     for (n, v) in &head.headers {
         let name = n.get(rd);
         if is_hop_by_hop(name)
@@ -503,7 +548,25 @@ fn push_encoded(out: &mut Vec<u8>, s: &[u8], keep_slash: bool) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s {
         let plain = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@')
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+            )
             || (keep_slash && b == b'/');
         if plain {
             out.push(b);

@@ -107,12 +107,18 @@ mod tests {
     #[test]
     fn formats_rfc9110_example() {
         // RFC 9110 §5.6.7: "Sun, 06 Nov 1994 08:49:37 GMT" is 784111777.
-        assert_eq!(&format_imf_fixdate(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            &format_imf_fixdate(784_111_777),
+            b"Sun, 06 Nov 1994 08:49:37 GMT"
+        );
     }
 
     #[test]
     fn formats_leap_day() {
         // 2024-02-29 00:00:00 UTC
-        assert_eq!(&format_imf_fixdate(1_709_164_800), b"Thu, 29 Feb 2024 00:00:00 GMT");
+        assert_eq!(
+            &format_imf_fixdate(1_709_164_800),
+            b"Thu, 29 Feb 2024 00:00:00 GMT"
+        );
     }
 }

@@ -48,14 +48,28 @@ impl GatewayResponse {
                 "MissingAuthenticationTokenException",
             ),
             (IntegrationFailure, Http) => (500, "Internal Server Error", ""),
-            (IntegrationFailure, Rest) => (502, "Internal server error", "InternalServerErrorException"),
+            (IntegrationFailure, Rest) => {
+                (502, "Internal server error", "InternalServerErrorException")
+            }
             (IntegrationTimeout, Http) => (503, "Service Unavailable", ""),
-            (IntegrationTimeout, Rest) => (504, "Endpoint request timed out", "InternalServerErrorException"),
+            (IntegrationTimeout, Rest) => (
+                504,
+                "Endpoint request timed out",
+                "InternalServerErrorException",
+            ),
             (RequestTooLarge, _) => (413, "Request Too Long", "RequestTooLongException"),
             (BadRequest, _) => (400, "Bad Request", "BadRequestException"),
             (RequestTimeout, _) => (408, "Request Timeout", "RequestTimeoutException"),
-            (HeaderFieldsTooLarge, _) => (431, "Request Header Fields Too Large", "RequestHeaderFieldsTooLargeException"),
-            (VersionNotSupported, _) => (505, "HTTP Version Not Supported", "HttpVersionNotSupportedException"),
+            (HeaderFieldsTooLarge, _) => (
+                431,
+                "Request Header Fields Too Large",
+                "RequestHeaderFieldsTooLargeException",
+            ),
+            (VersionNotSupported, _) => (
+                505,
+                "HTTP Version Not Supported",
+                "HttpVersionNotSupportedException",
+            ),
         }
     }
 

@@ -92,7 +92,15 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         && n > core.limits.max_body_bytes
     {
         // The body is not read: answer and close (RFC 9110 §15.5.14).
-        return respond_error(core, stream, bufs, &req, GatewayResponse::RequestTooLarge, false).await;
+        return respond_error(
+            core,
+            stream,
+            bufs,
+            &req,
+            GatewayResponse::RequestTooLarge,
+            false,
+        )
+        .await;
     }
 
     let integration = matched.map(|m| (m, &gw.apis[m.api].routes[m.route].integration));
@@ -110,10 +118,19 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         match discard_body(core, stream, bufs, &req).await {
             Ok(()) => {}
             Err(BodyError::TooLarge) => {
-                return respond_error(core, stream, bufs, &req, GatewayResponse::RequestTooLarge, false).await;
+                return respond_error(
+                    core,
+                    stream,
+                    bufs,
+                    &req,
+                    GatewayResponse::RequestTooLarge,
+                    false,
+                )
+                .await;
             }
             Err(BodyError::Malformed) => {
-                return respond_error(core, stream, bufs, &req, GatewayResponse::BadRequest, false).await;
+                return respond_error(core, stream, bufs, &req, GatewayResponse::BadRequest, false)
+                    .await;
             }
             Err(_) => return false,
         }
@@ -126,7 +143,10 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         }
         _ => not_found(matched, protocol).write(&mut bufs.wr, &req.common(keep), head_only),
     }
-    io::write_all(stream, &mut bufs.wr, core.limits.keepalive_timeout).await.is_ok() && keep
+    io::write_all(stream, &mut bufs.wr, core.limits.keepalive_timeout)
+        .await
+        .is_ok()
+        && keep
 }
 
 fn not_found(_: Option<Matched>, protocol: Protocol) -> GatewayResponse {
@@ -143,7 +163,11 @@ async fn discard_body(
     req: &Request,
 ) -> Result<(), BodyError> {
     let mut body = BodyReader::new(req.framing, core.limits.max_body_bytes, false);
-    while body.next(stream, &mut bufs.rd, core.limits.header_read_timeout).await?.is_some() {}
+    while body
+        .next(stream, &mut bufs.rd, core.limits.header_read_timeout)
+        .await?
+        .is_some()
+    {}
     body.settle(&mut bufs.rd);
     Ok(())
 }
@@ -158,8 +182,11 @@ pub async fn respond_error(
     gr: GatewayResponse,
     keep: bool,
 ) -> bool {
-    let keep = keep && req.keep_alive;
+    let keep = keep && req.keep_alive && !core.draining.is_fired();
     bufs.wr.clear();
     gr.write(&mut bufs.wr, &req.common(keep), req.method == Method::Head);
-    io::write_all(stream, &mut bufs.wr, core.limits.keepalive_timeout).await.is_ok() && keep
+    io::write_all(stream, &mut bufs.wr, core.limits.keepalive_timeout)
+        .await
+        .is_ok()
+        && keep
 }

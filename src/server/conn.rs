@@ -9,9 +9,9 @@ use std::rc::Rc;
 
 use monoio::net::TcpStream;
 
-use crate::pipeline::{self, Exchange};
 use crate::pipeline::gateway_response::GatewayResponse;
 use crate::pipeline::response::Common;
+use crate::pipeline::{self, Exchange};
 use crate::proto::http1::{Reject, Version, parse_request};
 use crate::server::bufpool::{BUF_SIZE, Bufs};
 use crate::server::core::Core;
@@ -76,15 +76,13 @@ pub async fn serve(core: Rc<Core>, listener: usize, mut stream: TcpStream, peer:
                     date: &date,
                 };
                 gr.write(&mut bufs.wr, &common, false);
-                let _ = io::write_all(&mut stream, &mut bufs.wr, core.limits.header_read_timeout).await;
+                let _ =
+                    io::write_all(&mut stream, &mut bufs.wr, core.limits.header_read_timeout).await;
                 core.bufs.give(bufs);
                 return;
             }
         }
-        let ex = Exchange {
-            listener,
-            peer,
-        };
+        let ex = Exchange { listener, peer };
         let keep = pipeline::run(&core, &ex, &mut stream, &mut bufs).await;
         if !keep {
             bufs.rd.clear();

@@ -58,7 +58,8 @@ pub fn start(gw: Gateway, opts: &Options) -> std::io::Result<Running> {
     let gw = Arc::new(gw);
 
     // Bind every listener once per worker; port 0 is resolved by the first bind.
-    let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut per_worker: Vec<Vec<std::net::TcpListener>> =
+        (0..workers).map(|_| Vec::new()).collect();
     let mut addrs = Vec::new();
     for l in &gw.listeners {
         let first = bind_reuseport(l.address)?;
@@ -105,7 +106,10 @@ impl Running {
         ])?;
         loop {
             if signals.pending().next().is_some() {
-                eprintln!("tollgate: shutting down, draining for up to {:?}", self.drain_timeout);
+                eprintln!(
+                    "tollgate: shutting down, draining for up to {:?}",
+                    self.drain_timeout
+                );
                 return Ok(());
             }
             if self.handles.iter().any(|h| h.is_finished()) {
@@ -153,7 +157,11 @@ pub fn run(gw: Gateway, opts: &Options) -> std::io::Result<()> {
 }
 
 fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(SockProtocol::TCP))?;
+    let s = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM,
+        Some(SockProtocol::TCP),
+    )?;
     s.set_reuse_address(true)?;
     s.set_reuse_port(true)?;
     s.set_nonblocking(true)?;
@@ -170,9 +178,14 @@ pub fn allowed_cpus() -> Vec<usize> {
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect();
+            return (0..std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1))
+                .collect();
         }
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
     }
 }
 

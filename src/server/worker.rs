@@ -31,7 +31,10 @@ pub fn run(ctx: WorkerCtx) -> Result<(), String> {
     if let Some(cpu) = ctx.cpu
         && !crate::server::pin_to(cpu)
     {
-        eprintln!("tollgate: worker {} could not be pinned to cpu {cpu}", ctx.index);
+        eprintln!(
+            "tollgate: worker {} could not be pinned to cpu {cpu}",
+            ctx.index
+        );
     }
     if ctx.driver != Driver::Epoll {
         let mut urb = io_uring::IoUring::builder();
@@ -49,7 +52,10 @@ pub fn run(ctx: WorkerCtx) -> Result<(), String> {
             Err(e) if ctx.driver == Driver::IoUring => {
                 return Err(format!("worker {}: io_uring refused: {e}", ctx.index));
             }
-            Err(e) => eprintln!("tollgate: worker {}: io_uring refused ({e}); using epoll", ctx.index),
+            Err(e) => eprintln!(
+                "tollgate: worker {}: io_uring refused ({e}); using epoll",
+                ctx.index
+            ),
         }
     }
     let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
@@ -62,7 +68,10 @@ pub fn run(ctx: WorkerCtx) -> Result<(), String> {
 
 fn log_driver(ctx: &WorkerCtx, driver: &str) {
     match ctx.cpu {
-        Some(cpu) => eprintln!("tollgate: worker {} on cpu {cpu} driver {driver}", ctx.index),
+        Some(cpu) => eprintln!(
+            "tollgate: worker {} on cpu {cpu} driver {driver}",
+            ctx.index
+        ),
         None => eprintln!("tollgate: worker {} driver {driver}", ctx.index),
     }
 }

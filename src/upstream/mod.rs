@@ -132,10 +132,11 @@ impl Pools {
                 }
             }
         }
-        let stream = match monoio::time::timeout(g.connect_timeout, TcpStream::connect_addr(t.addr)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
-        };
+        let stream =
+            match monoio::time::timeout(g.connect_timeout, TcpStream::connect_addr(t.addr)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+            };
         let _ = stream.set_nodelay(true);
         self.stats.connects.set(self.stats.connects.get() + 1);
         t.in_flight.set(t.in_flight.get() + 1);

@@ -84,7 +84,12 @@ impl Gateway {
                     let mut parts = line.split_whitespace();
                     if parts.next() == Some("tollgate:") && parts.next() == Some("listening") {
                         let name = parts.next().unwrap().to_string();
-                        let addr = parts.next().unwrap().trim_start_matches("http://").parse().unwrap();
+                        let addr = parts
+                            .next()
+                            .unwrap()
+                            .trim_start_matches("http://")
+                            .parse()
+                            .unwrap();
                         listeners.push((name, addr));
                     }
                 }
@@ -168,7 +173,10 @@ impl Received {
             .map(|(_, v)| v.as_str())
     }
     pub fn header_count(&self, name: &str) -> usize {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).count()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
     }
 }
 
@@ -176,7 +184,11 @@ impl Received {
 #[derive(Clone, Debug)]
 pub enum Reply {
     /// A response with Content-Length.
-    Full { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Full {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// A chunked response in these pieces.
     Chunked { status: u16, pieces: Vec<Vec<u8>> },
     /// No framing: the body ends when the backend closes.
@@ -221,7 +233,12 @@ impl Backend {
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
         {
-            let (accepts, requests, last, stop) = (accepts.clone(), requests.clone(), last.clone(), stop.clone());
+            let (accepts, requests, last, stop) = (
+                accepts.clone(),
+                requests.clone(),
+                last.clone(),
+                stop.clone(),
+            );
             std::thread::spawn(move || {
                 for s in listener.incoming() {
                     if stop.load(Ordering::Acquire) {
@@ -229,8 +246,15 @@ impl Backend {
                     }
                     let Ok(s) = s else { continue };
                     accepts.fetch_add(1, Ordering::Relaxed);
-                    let (handler, requests, last, stop) = (handler.clone(), requests.clone(), last.clone(), stop.clone());
-                    std::thread::spawn(move || serve_backend(s, &*handler, &requests, &last, &stop));
+                    let (handler, requests, last, stop) = (
+                        handler.clone(),
+                        requests.clone(),
+                        last.clone(),
+                        stop.clone(),
+                    );
+                    std::thread::spawn(move || {
+                        serve_backend(s, &*handler, &requests, &last, &stop)
+                    });
                 }
             });
         }
@@ -260,7 +284,11 @@ impl Backend {
     }
 
     pub fn last(&self) -> Received {
-        self.last.lock().unwrap().clone().expect("backend received a request")
+        self.last
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("backend received a request")
     }
 }
 
@@ -284,12 +312,18 @@ fn serve_backend(
         if stop.load(Ordering::Acquire) {
             return;
         }
-        let Some(req) = read_request(&mut s, &mut buf) else { return };
+        let Some(req) = read_request(&mut s, &mut buf) else {
+            return;
+        };
         requests.fetch_add(1, Ordering::Relaxed);
         *last.lock().unwrap() = Some(req.clone());
         let head_only = req.method == "HEAD";
         let out = match handler(&req) {
-            Reply::Full { status, headers, body } => {
+            Reply::Full {
+                status,
+                headers,
+                body,
+            } => {
                 let mut o = format!("HTTP/1.1 {status} X\r\n");
                 for (n, v) in headers {
                     o.push_str(&format!("{n}: {v}\r\n"));
@@ -302,7 +336,8 @@ fn serve_backend(
                 o
             }
             Reply::Chunked { status, pieces } => {
-                let mut o = format!("HTTP/1.1 {status} X\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
+                let mut o = format!("HTTP/1.1 {status} X\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .into_bytes();
                 for p in pieces {
                     o.extend_from_slice(format!("{:x}\r\n", p.len()).as_bytes());
                     o.extend_from_slice(&p);
@@ -324,7 +359,8 @@ fn serve_backend(
             Reply::Hangup => return,
             Reply::Slow { delay, body } => {
                 std::thread::sleep(delay);
-                let mut o = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+                let mut o = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+                    .into_bytes();
                 o.extend_from_slice(&body);
                 o
             }
@@ -359,7 +395,12 @@ fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Received> {
         .map(|(n, v)| (n.to_string(), v.trim().to_string()))
         .collect();
     buf.drain(..head_end);
-    let get = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
     let mut body = Vec::new();
     if let Some(cl) = get("content-length") {
         let n: usize = cl.parse().ok()?;
@@ -385,7 +426,15 @@ fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Received> {
                 }
                 buf.extend_from_slice(&tmp[..k]);
             };
-            let size = usize::from_str_radix(std::str::from_utf8(&buf[..line_end]).ok()?.split(';').next()?.trim(), 16).ok()?;
+            let size = usize::from_str_radix(
+                std::str::from_utf8(&buf[..line_end])
+                    .ok()?
+                    .split(';')
+                    .next()?
+                    .trim(),
+                16,
+            )
+            .ok()?;
             buf.drain(..line_end + 2);
             while buf.len() < size + 2 {
                 let mut tmp = [0u8; 65536];
@@ -465,7 +514,11 @@ pub fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.to_string(), v.trim().to_string()))
         .collect();
-    let mut resp = Response { status, headers, body: Vec::new() };
+    let mut resp = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
     if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
         return Some(resp);
     }
@@ -493,7 +546,9 @@ pub fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -
                     return None;
                 }
             };
-            let size = usize::from_str_radix(std::str::from_utf8(&buf[..line_end]).ok()?.trim(), 16).ok()?;
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&buf[..line_end]).ok()?.trim(), 16)
+                    .ok()?;
             buf.drain(..line_end + 2);
             while buf.len() < size + 2 {
                 if fill(s, buf)? == 0 {
@@ -525,7 +580,10 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Response {
 
 /// A simple GET on a new connection.
 pub fn get(addr: SocketAddr, path: &str) -> Response {
-    send_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes())
+    send_raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
 }
 
 /// Whether the server closed the connection (reads EOF or reset within the timeout).
@@ -536,7 +594,12 @@ pub fn is_closed(s: &mut TcpStream) -> bool {
         match s.read(&mut tmp) {
             Ok(0) => return true,
             Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false;
+            }
             Err(_) => return true,
         }
     }

@@ -1,0 +1,143 @@
+//! The configuration file as written: serde structs that mirror the schema in
+//! the [module docs](super), every value the loader checks wrapped in
+//! [`Spanned`] so errors can point at it.
+//!
+//! Guarantees: unknown fields are refused (with their location) by serde;
+//! nothing here checks meaning. Does not: resolve names or defaults (see
+//! `resolve` and `routes`).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_saphyr::Spanned;
+
+pub(crate) type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGateway {
+    pub listeners: S<Vec<RawListener>>,
+    #[serde(default)]
+    pub limits: Option<RawLimits>,
+    #[serde(default)]
+    pub upstreams: OrderedMap<RawUpstream>,
+    #[serde(default)]
+    pub apis: Vec<RawApi>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawListener {
+    pub name: S<String>,
+    pub address: S<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub max_header_bytes: Option<S<u64>>,
+    pub max_headers: Option<S<u64>>,
+    pub max_body_bytes: Option<S<u64>>,
+    pub header_read_timeout_ms: Option<S<u64>>,
+    pub keepalive_timeout_ms: Option<S<u64>>,
+    pub drain_timeout_ms: Option<S<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUpstream {
+    pub targets: S<Vec<S<String>>>,
+    pub balance: Option<S<RawBalance>>,
+    pub pool_size: Option<S<u64>>,
+    pub connect_timeout_ms: Option<S<u64>>,
+    pub idle_timeout_ms: Option<S<u64>>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawBalance {
+    RoundRobin,
+    LeastRequest,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawProtocol {
+    Http,
+    Rest,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApi {
+    pub name: S<String>,
+    pub protocol: Option<S<RawProtocol>>,
+    pub listeners: Option<S<Vec<S<String>>>>,
+    pub stages: S<Vec<S<String>>>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    pub route: S<String>,
+    pub integration: S<RawIntegration>,
+}
+
+/// One struct for every integration type (an internally tagged enum would
+/// lose the locations); `routes` refuses the fields a type does not take.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIntegration {
+    #[serde(rename = "type")]
+    pub kind: S<IntegrationType>,
+    // mock
+    pub status: Option<S<u64>>,
+    pub headers: Option<S<OrderedMap<S<String>>>>,
+    pub body: Option<S<String>>,
+    // http_proxy
+    pub uri: Option<S<String>>,
+    pub timeout_ms: Option<S<u64>>,
+    pub pass_host: Option<S<bool>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum IntegrationType {
+    Mock,
+    HttpProxy,
+}
+
+/// A mapping kept in document order, keys with their locations. Duplicate
+/// keys are refused by the parser.
+#[derive(Debug)]
+pub(crate) struct OrderedMap<V>(pub Vec<(S<String>, V)>);
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        OrderedMap(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V_<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for V_<V> {
+            type Value = OrderedMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(OrderedMap(out))
+            }
+        }
+        d.deserialize_map(V_(PhantomData))
+    }
+}
