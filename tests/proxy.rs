@@ -302,3 +302,61 @@ fn head_request_keeps_length_without_body() {
         .unwrap();
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "ok");
 }
+
+#[test]
+fn round_robin_across_targets_and_failover_on_refused_connect() {
+    let a = Backend::start(|_| Reply::ok("a"));
+    let b = Backend::start(|_| Reply::ok("b"));
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let yaml = format!(
+        r#"
+listeners:
+  - name: main
+    address: 127.0.0.1:0
+upstreams:
+  two:
+    targets: ["{}", "{}"]
+  flaky:
+    targets: ["{dead}", "{}"]
+apis:
+  - name: shop
+    protocol: http
+    stages: ["$default"]
+    routes:
+      - route: GET /two
+        integration: {{type: http_proxy, uri: "http://two/"}}
+      - route: ANY /flaky
+        integration: {{type: http_proxy, uri: "http://flaky/"}}
+"#,
+        a.addr, b.addr, b.addr
+    );
+    let gw = Gateway::start_with(&yaml, &["--workers", "1"]);
+    let mut s = connect(gw.addr());
+    let mut buf = Vec::new();
+    let mut seen = String::new();
+    for _ in 0..6 {
+        s.write_all(b"GET /two HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        seen.push_str(&read_response(&mut s, &mut buf, false).unwrap().text());
+    }
+    assert!(seen == "ababab" || seen == "bababa", "{seen}");
+    // GET is idempotent: a refused target is skipped.
+    for _ in 0..4 {
+        s.write_all(b"GET /flaky HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let r = read_response(&mut s, &mut buf, false).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "b"));
+    }
+    // POST is not retried elsewhere: the refused target answers 500 (HTTP API).
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        s.write_all(b"POST /flaky HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+        statuses.push(read_response(&mut s, &mut buf, false).unwrap().status);
+    }
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 200, 500, 500]);
+}
