@@ -16,12 +16,27 @@
 //! safe to re-serialize to an upstream (no obs-fold, no bare CR/LF, no CTLs in
 //! values, exactly one framing). Does not: decode percent-encoding, route, or
 //! know about API Gateway.
+//!
+//! Files: `head.rs` (types, parsing), `target.rs` (request-target forms),
+//! `framing.rs` (the RFC 9112 §6 decision), `chunked.rs` (the chunked
+//! coding), `tests/` (raw-bytes tests, each naming its RFC section).
+//!
+//! The codec depends on `std`, `httparse` and `memchr` only, and names
+//! nothing outside this directory (`super::` paths only), so `fuzz/` compiles
+//! it on its own without the rest of the crate. Keep it that way.
 
 mod chunked;
+mod framing;
 mod head;
+mod target;
+#[cfg(test)]
+mod tests;
 
-pub use chunked::{ChunkedDecoder, Chunk, LAST_CHUNK, write_chunk_header};
+pub use chunked::{
+    Chunk, ChunkedDecoder, LAST_CHUNK, MAX_EXT_BYTES, MAX_TRAILER_BYTES, write_chunk_header,
+};
+pub use framing::{request_framing, response_framing};
 pub use head::{
-    Framing, HeadLimits, Method, RequestHead, ResponseHead, Reject, Span, Version, parse_request,
-    parse_response, request_framing, response_framing,
+    Framing, HeadLimits, MAX_HEADERS_CAP, Method, Reject, RequestHead, ResponseHead, Span, Version,
+    parse_request, parse_response,
 };
