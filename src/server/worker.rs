@@ -38,7 +38,17 @@ pub fn run(ctx: WorkerCtx) -> Result<(), String> {
     }
     if ctx.driver != Driver::Epoll {
         let mut urb = io_uring::IoUring::builder();
-        urb.setup_coop_taskrun().setup_taskrun_flag();
+        // Ring setup flags; TOLLGATE_URING_SETUP=plain|coop|defer for experiments
+        // (perf/README.md records what each measured).
+        match std::env::var("TOLLGATE_URING_SETUP").as_deref() {
+            Ok("plain") => {}
+            Ok("defer") => {
+                urb.setup_single_issuer().setup_defer_taskrun();
+            }
+            _ => {
+                urb.setup_coop_taskrun().setup_taskrun_flag();
+            }
+        }
         match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
             .with_entries(RING_ENTRIES)
             .uring_builder(urb)
