@@ -16,7 +16,6 @@
 //!   gateway response (integration failure / timeout); after that, the client
 //!   connection is closed.
 
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
@@ -413,6 +412,21 @@ fn is_hop_by_hop(name: &[u8]) -> bool {
     HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
+/// Whether a `Connection` field of this message names a field to drop (a
+/// token other than `close` / `keep-alive`); the common case answers no
+/// after one pass, so the per-field check below runs only when needed.
+fn connection_nominates(buf: &[u8], headers: &[(Span, Span)]) -> bool {
+    headers.iter().any(|(n, v)| {
+        n.get(buf).eq_ignore_ascii_case(b"connection")
+            && v.get(buf).split(|&b| b == b',').any(|t| {
+                let t = t.trim_ascii();
+                !t.is_empty()
+                    && !t.eq_ignore_ascii_case(b"close")
+                    && !t.eq_ignore_ascii_case(b"keep-alive")
+            })
+    })
+}
+
 /// Whether `name` is listed in a `Connection` field of this message.
 fn nominated_by_connection(buf: &[u8], headers: &[(Span, Span)], name: &[u8]) -> bool {
     headers.iter().any(|(n, v)| {
@@ -443,9 +457,7 @@ fn copy_response_headers(
     keep_length: bool,
     protocol: crate::config::Protocol,
 ) {
-    let has_connection = headers
-        .iter()
-        .any(|(n, _)| n.get(buf).eq_ignore_ascii_case(b"connection"));
+    let has_connection = connection_nominates(buf, headers);
     for (n, v) in headers {
         let name = n.get(buf);
         if name.eq_ignore_ascii_case(b"content-length") && keep_length {
@@ -504,10 +516,7 @@ fn build_request_head(core: &Core, ex: &Exchange, bufs: &mut Bufs, req: &Request
         _ => uw.extend_from_slice(hp.host_header.as_bytes()),
     }
     uw.extend_from_slice(b"\r\n");
-    let has_connection = head
-        .headers
-        .iter()
-        .any(|(n, _)| n.get(rd).eq_ignore_ascii_case(b"connection"));
+    let has_connection = connection_nominates(rd, &head.headers);
     for (n, v) in &head.headers {
         let name = n.get(rd);
         if is_hop_by_hop(name)
@@ -530,7 +539,7 @@ fn build_request_head(core: &Core, ex: &Exchange, bufs: &mut Bufs, req: &Request
             uw.extend_from_slice(b", ");
         }
     }
-    let _ = write!(uw, "{}", ex.peer.ip());
+    push_ip(uw, ex.peer.ip());
     uw.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ");
     response::push_u64(uw, u64::from(core.listeners[ex.listener].addr.port()));
     uw.extend_from_slice(b"\r\n");
@@ -540,6 +549,24 @@ fn build_request_head(core: &Core, ex: &Exchange, bufs: &mut Bufs, req: &Request
         _ => {}
     }
     uw.extend_from_slice(b"\r\n");
+}
+
+/// The textual form of `ip`; IPv4 without `core::fmt` (it runs per request).
+fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                response::push_u64(out, u64::from(*o));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write as _;
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// Percent-encode a decoded path parameter for a URI path (RFC 3986 §3.3);
@@ -588,6 +615,25 @@ mod tests {
         out.clear();
         push_encoded(&mut out, b"a b/c", true);
         assert_eq!(out, b"a%20b/c");
+    }
+
+    #[test]
+    fn formats_addresses() {
+        let mut out = Vec::new();
+        push_ip(&mut out, "10.0.255.1".parse().unwrap());
+        assert_eq!(out, b"10.0.255.1");
+        out.clear();
+        push_ip(&mut out, "::1".parse().unwrap());
+        assert_eq!(out, b"::1");
+    }
+
+    #[test]
+    fn connection_tokens_that_nominate_fields() {
+        let buf = b"connectionkeep-alive, Closex-secret";
+        let h =
+            |a: u32, b: u32, c: u32, d: u32| (Span { start: a, end: b }, Span { start: c, end: d });
+        assert!(!connection_nominates(buf, &[h(0, 10, 10, 27)]));
+        assert!(connection_nominates(buf, &[h(0, 10, 10, 35)]));
     }
 
     #[test]
