@@ -2,6 +2,7 @@
 //! definitions, thread-per-core on io_uring. See DESIGN.md in the shared docs
 //! for the architecture; each module's own docs state its invariants.
 
+pub mod admin;
 pub mod config;
 pub mod integration;
 pub mod observe;
@@ -9,4 +10,5 @@ pub mod pipeline;
 pub mod proto;
 pub mod route;
 pub mod server;
+pub mod snapshot;
 pub mod upstream;

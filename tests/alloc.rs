@@ -144,10 +144,18 @@ apis:
     );
     let gw = tollgate::config::load_str("alloc.yaml", &yaml).expect("config");
     let running = tollgate::server::start(
-        gw,
+        tollgate::server::Deployed {
+            gateway: gw,
+            id: "alloc".into(),
+            origin: "alloc.yaml".into(),
+            loaded_at: std::time::SystemTime::now(),
+        },
         &tollgate::server::Options {
             workers: Some(1),
             driver: tollgate::server::Driver::Auto,
+            admin: None,
+            admin_token: None,
+            watch: false,
         },
     )
     .unwrap();

@@ -27,7 +27,7 @@ use crate::pipeline::{Exchange, Request, respond_error};
 use crate::proto::http1::{Framing, LAST_CHUNK, Method, Span, parse_response, write_chunk_header};
 use crate::server::body::{BodyError, BodyReader};
 use crate::server::bufpool::{BUF_SIZE, Bufs};
-use crate::server::core::Core;
+use crate::server::core::{Active, Core};
 use crate::server::io::{self, IoFail};
 use crate::upstream::Checkout;
 
@@ -51,6 +51,7 @@ pub async fn proxy(
     req: &Request,
     hp: &HttpProxy,
 ) -> bool {
+    let active = &*ex.active;
     let started = Instant::now();
     let deadline = started + hp.timeout;
     build_request_head(core, ex, bufs, req, hp);
@@ -58,7 +59,11 @@ pub async fn proxy(
 
     // A body already wholly in memory goes out with the head in one write,
     // and the request can be replayed on a new connection.
-    let mut body = BodyReader::new(req.framing, core.limits.max_body_bytes, req.expect_continue);
+    let mut body = BodyReader::new(
+        req.framing,
+        active.limits.max_body_bytes,
+        req.expect_continue,
+    );
     let replayable = match req.framing {
         Framing::None => true,
         Framing::Length(n) => bufs.rd.len() as u64 >= n,
@@ -66,21 +71,32 @@ pub async fn proxy(
     };
     if replayable
         && let Ok(Some(r)) = body
-            .next(client, &mut bufs.rd, core.limits.header_read_timeout)
+            .next(client, &mut bufs.rd, active.limits.header_read_timeout)
             .await
     {
         bufs.uw.extend_from_slice(&bufs.rd[r]);
         body.settle(&mut bufs.rd);
     }
 
-    let sent = send(core, client, bufs, req, hp, &mut body, replayable, deadline).await;
+    let sent = send(
+        core, active, client, bufs, req, hp, &mut body, replayable, deadline,
+    )
+    .await;
     let mut conn = match sent {
         Ok(c) => c,
-        Err(f) => return fail(core, client, bufs, req, &body, f).await,
+        Err(f) => return fail(core, ex, client, bufs, req, &body, f).await,
     };
-    let (keep, reusable) =
-        relay_response(core, client, &mut conn.stream, bufs, req, hp.timeout).await;
-    core.pools.release(
+    let (keep, reusable) = relay_response(
+        core,
+        active,
+        client,
+        &mut conn.stream,
+        bufs,
+        req,
+        hp.timeout,
+    )
+    .await;
+    active.pools.release(
         conn,
         reusable && body.is_done(),
         core.now.get().max(started),
@@ -93,6 +109,7 @@ pub async fn proxy(
 #[allow(clippy::too_many_arguments)]
 async fn send(
     core: &Core,
+    active: &Active,
     client: &mut TcpStream,
     bufs: &mut Bufs,
     req: &Request,
@@ -106,20 +123,20 @@ async fn send(
         Method::Get | Method::Head | Method::Options | Method::Put | Method::Delete | Method::Trace
     );
     let up = hp.upstream;
-    let mut target = core.pools.pick(up, &core.ids);
+    let mut target = active.pools.pick(up, &core.ids);
     let mut retried = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let mut conn = match monoio::time::timeout(
             left,
-            core.pools.checkout(up, target, core.now.get(), !retried),
+            active.pools.checkout(up, target, core.now.get(), !retried),
         )
         .await
         {
             Err(_) => return Err(Fail::Timeout),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => return Err(Fail::Timeout),
             Ok(Err(_)) => {
-                let n = core.pools.target_count(up);
+                let n = active.pools.target_count(up);
                 if idempotent && replayable && !retried && n > 1 {
                     retried = true;
                     target = (target + 1) % n;
@@ -145,9 +162,9 @@ async fn send(
             Err(_) => return Err(Fail::Upstream),
         }
         if !replayable {
-            stream_body(core, client, &mut conn.stream, bufs, body, deadline).await?;
+            stream_body(active, client, &mut conn.stream, bufs, body, deadline).await?;
         }
-        match read_response_head(core, &mut conn.stream, bufs, req.method, deadline).await {
+        match read_response_head(active, &mut conn.stream, bufs, req.method, deadline).await {
             Ok(()) => return Ok(conn),
             Err(ReadFail::Timeout) => return Err(Fail::Timeout),
             Err(ReadFail::ClosedEmpty) if stale(&conn) => {
@@ -161,7 +178,7 @@ async fn send(
 
 /// Forward the client's body as it arrives.
 async fn stream_body(
-    core: &Core,
+    active: &Active,
     client: &mut TcpStream,
     upstream: &mut TcpStream,
     bufs: &mut Bufs,
@@ -171,7 +188,7 @@ async fn stream_body(
     let chunked = body.framing() == Framing::Chunked;
     loop {
         let piece = body
-            .next(client, &mut bufs.rd, core.limits.header_read_timeout)
+            .next(client, &mut bufs.rd, active.limits.header_read_timeout)
             .await;
         let left = deadline.saturating_duration_since(Instant::now());
         match piece {
@@ -238,7 +255,7 @@ enum ReadFail {
 }
 
 async fn read_response_head(
-    core: &Core,
+    active: &Active,
     up: &mut TcpStream,
     bufs: &mut Bufs,
     method: Method,
@@ -247,7 +264,7 @@ async fn read_response_head(
     bufs.ur.clear();
     loop {
         if !bufs.ur.is_empty() {
-            match parse_response(&bufs.ur, method, &core.head_limits, &mut bufs.resp) {
+            match parse_response(&bufs.ur, method, &active.head_limits, &mut bufs.resp) {
                 Ok(Some(n)) => {
                     if (100..200).contains(&bufs.resp.status) && bufs.resp.status != 101 {
                         bufs.ur.drain(..n);
@@ -280,6 +297,7 @@ async fn read_response_head(
 /// (client connection reusable, upstream connection reusable).
 async fn relay_response(
     core: &Core,
+    active: &Active,
     client: &mut TcpStream,
     up: &mut TcpStream,
     bufs: &mut Bufs,
@@ -318,7 +336,7 @@ async fn relay_response(
     wr.extend_from_slice(b"\r\n");
     bufs.ur.drain(..head_len);
 
-    let write_timeout = core.limits.keepalive_timeout;
+    let write_timeout = active.limits.keepalive_timeout;
     let mut body = BodyReader::new(framing, u64::MAX, false);
     // A small complete body rides with the head in one write.
     if let Framing::Length(n) = framing
@@ -375,6 +393,7 @@ async fn relay_response(
 
 async fn fail(
     core: &Core,
+    ex: &Exchange,
     client: &mut TcpStream,
     bufs: &mut Bufs,
     req: &Request,
@@ -392,7 +411,7 @@ async fn fail(
     };
     // The connection continues only if the client's request was read whole.
     let keep = body.is_done();
-    respond_error(core, client, bufs, req, gr, keep).await
+    respond_error(core, ex, client, bufs, req, gr, keep).await
 }
 
 /// Headers a proxy must not forward (RFC 9110 §7.6.1), plus the framing
@@ -541,7 +560,7 @@ fn build_request_head(core: &Core, ex: &Exchange, bufs: &mut Bufs, req: &Request
     }
     push_ip(uw, ex.peer.ip());
     uw.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ");
-    response::push_u64(uw, u64::from(core.listeners[ex.listener].addr.port()));
+    response::push_u64(uw, u64::from(core.addrs[ex.listener].port()));
     uw.extend_from_slice(b"\r\n");
     match req.framing {
         Framing::Length(n) => response::content_length(uw, n),

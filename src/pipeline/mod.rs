@@ -7,6 +7,7 @@ pub mod gateway_response;
 pub mod response;
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 
 use monoio::net::TcpStream;
 
@@ -18,16 +19,17 @@ use crate::proto::http1::{Framing, Method, Version};
 use crate::route::{Lookup, Matched};
 use crate::server::body::{BodyError, BodyReader};
 use crate::server::bufpool::Bufs;
-use crate::server::core::Core;
+use crate::server::core::{Active, Core};
 use crate::server::io;
 use gateway_response::GatewayResponse;
 use response::Common;
 
-/// Connection facts an exchange needs.
-#[derive(Clone, Copy, Debug)]
+/// Connection facts an exchange needs, and the configuration it runs on.
+#[derive(Debug)]
 pub struct Exchange {
     pub listener: usize,
     pub peer: SocketAddr,
+    pub active: Rc<Active>,
 }
 
 /// What the pipeline knows of a request once its head is parsed; `Copy`, so
@@ -64,13 +66,13 @@ impl Request {
 /// that follow this request.
 pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut Bufs) -> bool {
     let head = &bufs.head;
-    let lookup = core.listeners[ex.listener].table.lookup(
+    let lookup = ex.active.listeners[ex.listener].table.lookup(
         head.method,
         head.method_span.get(&bufs.rd),
         head.path.get(&bufs.rd),
         &mut bufs.params,
     );
-    let gw = &*core.gw;
+    let gw = ex.active.gw();
     let (protocol, matched) = match lookup {
         Lookup::Found(m) => (gw.apis[m.api].protocol, Some(m)),
         Lookup::NotFound(p) => (p, None),
@@ -89,11 +91,12 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
     core.date.copy_to(&mut req.date);
 
     if let Framing::Length(n) = req.framing
-        && n > core.limits.max_body_bytes
+        && n > ex.active.limits.max_body_bytes
     {
         // The body is not read: answer and close (RFC 9110 §15.5.14).
         return respond_error(
             core,
+            ex,
             stream,
             bufs,
             &req,
@@ -115,11 +118,12 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         // Never invite the body we would drop: answer now and close (RFC 9110 §10.1.1).
         keep = false;
     } else {
-        match discard_body(core, stream, bufs, &req).await {
+        match discard_body(ex, stream, bufs, &req).await {
             Ok(()) => {}
             Err(BodyError::TooLarge) => {
                 return respond_error(
                     core,
+                    ex,
                     stream,
                     bufs,
                     &req,
@@ -129,8 +133,16 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
                 .await;
             }
             Err(BodyError::Malformed) => {
-                return respond_error(core, stream, bufs, &req, GatewayResponse::BadRequest, false)
-                    .await;
+                return respond_error(
+                    core,
+                    ex,
+                    stream,
+                    bufs,
+                    &req,
+                    GatewayResponse::BadRequest,
+                    false,
+                )
+                .await;
             }
             Err(_) => return false,
         }
@@ -143,7 +155,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         }
         _ => not_found(matched, protocol).write(&mut bufs.wr, &req.common(keep), head_only),
     }
-    io::write_all(stream, &mut bufs.wr, core.limits.keepalive_timeout)
+    io::write_all(stream, &mut bufs.wr, ex.active.limits.keepalive_timeout)
         .await
         .is_ok()
         && keep
@@ -157,14 +169,14 @@ fn not_found(_: Option<Matched>, protocol: Protocol) -> GatewayResponse {
 }
 
 async fn discard_body(
-    core: &Core,
+    ex: &Exchange,
     stream: &mut TcpStream,
     bufs: &mut Bufs,
     req: &Request,
 ) -> Result<(), BodyError> {
-    let mut body = BodyReader::new(req.framing, core.limits.max_body_bytes, false);
+    let mut body = BodyReader::new(req.framing, ex.active.limits.max_body_bytes, false);
     while body
-        .next(stream, &mut bufs.rd, core.limits.header_read_timeout)
+        .next(stream, &mut bufs.rd, ex.active.limits.header_read_timeout)
         .await?
         .is_some()
     {}
@@ -176,6 +188,7 @@ async fn discard_body(
 /// continue (only when the request was consumed whole).
 pub async fn respond_error(
     core: &Core,
+    ex: &Exchange,
     stream: &mut TcpStream,
     bufs: &mut Bufs,
     req: &Request,
@@ -185,7 +198,7 @@ pub async fn respond_error(
     let keep = keep && req.keep_alive && !core.draining.is_fired();
     bufs.wr.clear();
     gr.write(&mut bufs.wr, &req.common(keep), req.method == Method::Head);
-    io::write_all(stream, &mut bufs.wr, core.limits.keepalive_timeout)
+    io::write_all(stream, &mut bufs.wr, ex.active.limits.keepalive_timeout)
         .await
         .is_ok()
         && keep

@@ -14,7 +14,7 @@ use crate::pipeline::response::Common;
 use crate::pipeline::{self, Exchange};
 use crate::proto::http1::{Reject, Version, parse_request};
 use crate::server::bufpool::{BUF_SIZE, Bufs};
-use crate::server::core::Core;
+use crate::server::core::{Active, Core};
 use crate::server::io::{self, IoFail};
 
 /// Counts the connection while it lives.
@@ -45,10 +45,11 @@ pub async fn serve(core: Rc<Core>, listener: usize, mut stream: TcpStream, peer:
                 if core.draining.is_fired() {
                     return;
                 }
+                let keepalive = core.active().limits.keepalive_timeout;
                 let ready = monoio::select! {
                     biased;
                     _ = core.draining.wait() => false,
-                    r = monoio::time::timeout(core.limits.keepalive_timeout, stream.readable(true)) => matches!(r, Ok(Ok(()))),
+                    r = monoio::time::timeout(keepalive, stream.readable(true)) => matches!(r, Ok(Ok(()))),
                 };
                 if !ready {
                     return;
@@ -56,14 +57,16 @@ pub async fn serve(core: Rc<Core>, listener: usize, mut stream: TcpStream, peer:
                 core.bufs.take()
             }
         };
-        match read_head(&core, &mut stream, &mut bufs).await {
+        // The configuration this request runs on, start to end.
+        let active = core.active();
+        match read_head(&active, &mut stream, &mut bufs).await {
             Head::Ready => {}
             Head::Gone => {
                 core.bufs.give(bufs);
                 return;
             }
             Head::Reject(gr) => {
-                let protocol = core.listeners[listener].protocol;
+                let protocol = active.listeners[listener].protocol;
                 let id = core.request_id(protocol);
                 bufs.wr.clear();
                 let mut date = [0u8; crate::observe::clock::DATE_LEN];
@@ -76,13 +79,17 @@ pub async fn serve(core: Rc<Core>, listener: usize, mut stream: TcpStream, peer:
                     date: &date,
                 };
                 gr.write(&mut bufs.wr, &common, false);
-                let _ =
-                    io::write_all(&mut stream, &mut bufs.wr, core.limits.header_read_timeout).await;
+                let _ = io::write_all(&mut stream, &mut bufs.wr, active.limits.header_read_timeout)
+                    .await;
                 core.bufs.give(bufs);
                 return;
             }
         }
-        let ex = Exchange { listener, peer };
+        let ex = Exchange {
+            listener,
+            peer,
+            active,
+        };
         let keep = pipeline::run(&core, &ex, &mut stream, &mut bufs).await;
         if !keep {
             bufs.rd.clear();
@@ -98,11 +105,11 @@ pub async fn serve(core: Rc<Core>, listener: usize, mut stream: TcpStream, peer:
 }
 
 /// Read until a whole head is in `bufs.rd` and parsed into `bufs.head`.
-async fn read_head(core: &Core, stream: &mut TcpStream, bufs: &mut Bufs) -> Head {
-    let deadline = monoio::time::Instant::now() + core.limits.header_read_timeout;
+async fn read_head(active: &Active, stream: &mut TcpStream, bufs: &mut Bufs) -> Head {
+    let deadline = monoio::time::Instant::now() + active.limits.header_read_timeout;
     loop {
         if !bufs.rd.is_empty() {
-            match parse_request(&bufs.rd, &core.head_limits, &mut bufs.head) {
+            match parse_request(&bufs.rd, &active.head_limits, &mut bufs.head) {
                 Ok(Some(_)) => return Head::Ready,
                 Ok(None) => {}
                 Err(r) => return Head::Reject(reject_response(r)),

@@ -1,8 +1,15 @@
 //! A worker's state: everything a request touches lives here, owned by one
 //! thread (`Rc`, `Cell`, `RefCell`), so the request path takes no lock.
+//!
+//! [`Core`] lives as long as the worker. [`Active`] is what one deployed
+//! configuration derives on this worker (route tables, limits, upstream
+//! pools); a reload builds a new one and swaps it in between requests. A
+//! request takes an `Rc<Active>` when it starts and finishes on it, so an
+//! old configuration is freed when its last request ends.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +18,7 @@ use crate::observe::clock::DateCache;
 use crate::observe::request_id::{IdGen, RequestId};
 use crate::proto::http1::HeadLimits;
 use crate::route::Table;
+use crate::server::Deployed;
 use crate::server::bufpool::BufPool;
 use crate::server::notify::Notify;
 use crate::upstream::Pools;
@@ -25,34 +33,34 @@ pub struct ListenerState {
     pub protocol: Protocol,
 }
 
+/// What one deployed configuration derives on one worker.
 #[derive(Debug)]
-pub struct Core {
-    pub worker: usize,
-    pub gw: Arc<Gateway>,
+pub struct Active {
+    /// Which publication of the control thread this is.
+    pub generation: u64,
+    pub deployed: Arc<Deployed>,
     pub listeners: Vec<ListenerState>,
     pub limits: Limits,
     pub head_limits: HeadLimits,
     pub pools: Pools,
-    pub bufs: BufPool,
-    pub date: DateCache,
-    pub ids: IdGen,
-    /// Coarse monotonic clock, refreshed by the housekeeping tick and at
-    /// request start where precision matters.
-    pub now: Cell<Instant>,
-    /// Fired when the worker starts draining (graceful shutdown).
-    pub draining: Notify,
-    /// Open client connections on this worker.
-    pub connections: Cell<usize>,
 }
 
-impl Core {
-    pub fn new(worker: usize, gw: Arc<Gateway>, addrs: &[SocketAddr]) -> Core {
+impl Active {
+    /// Build this worker's derived state for `deployed`; `previous` hands
+    /// over its idle upstream connections where targets stay the same.
+    pub fn build(
+        generation: u64,
+        deployed: Arc<Deployed>,
+        addrs: &[SocketAddr],
+        previous: Option<&Active>,
+    ) -> Active {
+        let gw = &deployed.gateway;
         let listeners = addrs
             .iter()
             .enumerate()
             .map(|(i, &addr)| ListenerState {
                 addr,
-                table: Table::build(&gw, i),
+                table: Table::build(gw, i),
                 protocol: gw
                     .apis
                     .iter()
@@ -61,6 +69,47 @@ impl Core {
                     .unwrap_or(Protocol::Http),
             })
             .collect();
+        let pools = Pools::new(gw);
+        if let Some(prev) = previous {
+            pools.adopt_idle(&prev.pools);
+        }
+        Active {
+            generation,
+            limits: gw.limits,
+            head_limits: HeadLimits {
+                max_head_bytes: gw.limits.max_header_bytes,
+                max_headers: gw.limits.max_headers,
+            },
+            pools,
+            listeners,
+            deployed,
+        }
+    }
+
+    pub fn gw(&self) -> &Gateway {
+        &self.deployed.gateway
+    }
+}
+
+#[derive(Debug)]
+pub struct Core {
+    pub worker: usize,
+    /// Bound address per listener (fixed for the process's life).
+    pub addrs: Vec<SocketAddr>,
+    active: RefCell<Rc<Active>>,
+    pub bufs: BufPool,
+    pub date: DateCache,
+    pub ids: IdGen,
+    /// Coarse monotonic clock, refreshed by the housekeeping tick.
+    pub now: Cell<Instant>,
+    /// Fired when the worker starts draining (graceful shutdown).
+    pub draining: Notify,
+    /// Open client connections on this worker.
+    pub connections: Cell<usize>,
+}
+
+impl Core {
+    pub fn new(worker: usize, active: Active, addrs: Vec<SocketAddr>) -> Core {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -68,14 +117,8 @@ impl Core {
             ^ ((worker as u64 + 1) << 48);
         Core {
             worker,
-            limits: gw.limits,
-            head_limits: HeadLimits {
-                max_head_bytes: gw.limits.max_header_bytes,
-                max_headers: gw.limits.max_headers,
-            },
-            pools: Pools::new(&gw),
-            listeners,
-            gw,
+            addrs,
+            active: RefCell::new(Rc::new(active)),
             bufs: BufPool::default(),
             date: DateCache::default(),
             ids: IdGen::new(seed),
@@ -83,6 +126,16 @@ impl Core {
             draining: Notify::new(),
             connections: Cell::new(0),
         }
+    }
+
+    /// The configuration new requests run on.
+    pub fn active(&self) -> Rc<Active> {
+        self.active.borrow().clone()
+    }
+
+    /// Switch new requests to `next`; requests in flight keep the old one.
+    pub fn switch(&self, next: Active) {
+        *self.active.borrow_mut() = Rc::new(next);
     }
 
     /// A new request id in the shape of `protocol`.

@@ -5,24 +5,30 @@
 //! Shutdown (SIGTERM / SIGINT): workers stop accepting, idle keep-alive
 //! connections close, requests in flight finish (their responses say
 //! `Connection: close`) until the drain timeout, then the process exits 0.
+//!
+//! Reload (SIGHUP, a change of the watched file, `POST /admin/reload`): the
+//! control thread loads and validates the new configuration and publishes
+//! it in [`Shared`]; each worker notices at its next housekeeping tick,
+//! builds its derived state, and switches between requests (see `core`).
 
 pub mod body;
 pub mod bufpool;
 pub mod conn;
+pub mod control;
 pub mod core;
 pub mod io;
 pub mod notify;
 mod worker;
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
 use crate::config::Gateway;
+
+pub use control::run;
 
 /// Which I/O driver the workers use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -38,6 +44,87 @@ pub struct Options {
     /// Worker threads; default: the CPUs this process may run on.
     pub workers: Option<usize>,
     pub driver: Driver,
+    /// Admin listener address (None: no admin listener).
+    pub admin: Option<SocketAddr>,
+    /// Bearer token for the admin API's mutating endpoints.
+    pub admin_token: Option<String>,
+    /// Reload when the configuration file changes.
+    pub watch: bool,
+}
+
+/// A configuration as the control thread published it.
+#[derive(Debug)]
+pub struct Deployed {
+    pub gateway: Gateway,
+    /// Content id of its snapshot.
+    pub id: String,
+    /// Where it came from (file or snapshot), for logs and status.
+    pub origin: String,
+    pub loaded_at: std::time::SystemTime,
+}
+
+/// Per-worker facts the control thread reports.
+#[derive(Debug, Default)]
+pub struct WorkerInfo {
+    pub cpu: Option<usize>,
+    /// "io_uring" or "epoll", once the runtime is up.
+    pub driver: std::sync::OnceLock<&'static str>,
+    /// The generation this worker serves new requests on (0: not yet serving).
+    pub generation: std::sync::atomic::AtomicU64,
+}
+
+/// State shared between the control thread and the workers. Workers read
+/// `generation` once per housekeeping tick and take the lock only when it
+/// changed, so the request path never touches it.
+#[derive(Debug)]
+pub struct Shared {
+    current: std::sync::Mutex<Arc<Deployed>>,
+    generation: std::sync::atomic::AtomicU64,
+    shutdown: AtomicBool,
+    pub workers: Vec<WorkerInfo>,
+    pub last_reload: std::sync::Mutex<control::ReloadRecord>,
+}
+
+impl Shared {
+    fn new(first: Deployed, workers: Vec<WorkerInfo>) -> Shared {
+        Shared {
+            current: std::sync::Mutex::new(Arc::new(first)),
+            generation: std::sync::atomic::AtomicU64::new(1),
+            shutdown: AtomicBool::new(false),
+            workers,
+            last_reload: std::sync::Mutex::new(control::ReloadRecord::default()),
+        }
+    }
+
+    /// The published generation number (cheap: one atomic load).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The published configuration and its generation.
+    pub fn current(&self) -> (u64, Arc<Deployed>) {
+        let guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        (self.generation.load(Ordering::Acquire), guard.clone())
+    }
+
+    /// Publish a new configuration; workers switch to it within a tick.
+    pub fn publish(&self, d: Deployed) -> u64 {
+        let mut guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        *guard = Arc::new(d);
+        self.generation.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Every worker serves the published generation.
+    pub fn ready(&self) -> bool {
+        let g = self.generation();
+        self.workers
+            .iter()
+            .all(|w| w.generation.load(Ordering::Acquire) >= g)
+    }
 }
 
 /// A started gateway: its bound addresses and its worker threads.
@@ -45,42 +132,44 @@ pub struct Options {
 pub struct Running {
     /// Bound address per configured listener, in order.
     pub addrs: Vec<SocketAddr>,
-    drain_timeout: Duration,
-    shutdown: Arc<AtomicBool>,
+    pub shared: Arc<Shared>,
     handles: Vec<std::thread::JoinHandle<Result<(), String>>>,
 }
 
-/// Bind the listeners and start the workers; returns once every listener is
-/// bound (workers accept as soon as their runtime is up).
-pub fn start(gw: Gateway, opts: &Options) -> std::io::Result<Running> {
+/// Bind the listeners and start the workers on `first`; returns once every
+/// listener is bound (workers accept as soon as their runtime is up).
+pub fn start(first: Deployed, opts: &Options) -> std::io::Result<Running> {
     let cpus = allowed_cpus();
     let workers = opts.workers.unwrap_or(cpus.len()).max(1);
-    let gw = Arc::new(gw);
 
     // Bind every listener once per worker; port 0 is resolved by the first bind.
     let mut per_worker: Vec<Vec<std::net::TcpListener>> =
         (0..workers).map(|_| Vec::new()).collect();
     let mut addrs = Vec::new();
-    for l in &gw.listeners {
-        let first = bind_reuseport(l.address)?;
-        let addr = first.local_addr()?;
-        per_worker[0].push(first);
+    for l in &first.gateway.listeners {
+        let sock = bind_reuseport(l.address)?;
+        let addr = sock.local_addr()?;
+        per_worker[0].push(sock);
         for w in per_worker.iter_mut().skip(1) {
             w.push(bind_reuseport(addr)?);
         }
         addrs.push(addr);
     }
 
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let infos = (0..workers)
+        .map(|i| WorkerInfo {
+            cpu: cpus.get(i % cpus.len().max(1)).copied(),
+            ..WorkerInfo::default()
+        })
+        .collect();
+    let shared = Arc::new(Shared::new(first, infos));
     let mut handles = Vec::new();
     for (i, listeners) in per_worker.into_iter().enumerate() {
         let ctx = worker::WorkerCtx {
             index: i,
-            cpu: cpus.get(i % cpus.len().max(1)).copied(),
-            gw: gw.clone(),
             listeners,
             addrs: addrs.clone(),
-            shutdown: shutdown.clone(),
+            shared: shared.clone(),
             driver: opts.driver,
         };
         handles.push(
@@ -91,38 +180,20 @@ pub fn start(gw: Gateway, opts: &Options) -> std::io::Result<Running> {
     }
     Ok(Running {
         addrs,
-        drain_timeout: gw.limits.drain_timeout,
-        shutdown,
+        shared,
         handles,
     })
 }
 
 impl Running {
-    /// Block until SIGTERM or SIGINT (or a worker dies).
-    pub fn wait_for_signal(&self) -> std::io::Result<()> {
-        let mut signals = signal_hook::iterator::Signals::new([
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGINT,
-        ])?;
-        loop {
-            if signals.pending().next().is_some() {
-                eprintln!(
-                    "tollgate: shutting down, draining for up to {:?}",
-                    self.drain_timeout
-                );
-                return Ok(());
-            }
-            if self.handles.iter().any(|h| h.is_finished()) {
-                eprintln!("tollgate: a worker stopped unexpectedly; shutting down");
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    /// Whether a worker thread has ended (they only end on shutdown or failure).
+    pub fn worker_ended(&self) -> bool {
+        self.handles.iter().any(|h| h.is_finished())
     }
 
     /// Drain and stop every worker; returns when all have exited.
     pub fn stop(self) -> std::io::Result<()> {
-        self.shutdown.store(true, Ordering::Release);
+        self.shared.shutdown.store(true, Ordering::Release);
         let mut failed = Vec::new();
         for h in self.handles {
             match h.join() {
@@ -137,23 +208,6 @@ impl Running {
             Err(std::io::Error::other(failed.join("; ")))
         }
     }
-}
-
-/// Run the gateway until SIGTERM or SIGINT, then drain and return. Prints
-/// `tollgate: listening NAME http://ADDR` per listener on stdout.
-pub fn run(gw: Gateway, opts: &Options) -> std::io::Result<()> {
-    let names: Vec<String> = gw.listeners.iter().map(|l| l.name.clone()).collect();
-    let running = start(gw, opts)?;
-    let mut out = std::io::stdout().lock();
-    for (name, addr) in names.iter().zip(&running.addrs) {
-        writeln!(out, "tollgate: listening {name} http://{addr}")?;
-    }
-    out.flush()?;
-    drop(out);
-    running.wait_for_signal()?;
-    let r = running.stop();
-    eprintln!("tollgate: stopped");
-    r
 }
 
 fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {

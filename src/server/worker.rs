@@ -1,34 +1,38 @@
 //! One worker thread: pinned to its CPU, its own monoio runtime (io_uring
 //! with cooperative task running, or epoll), its own listeners, its own
 //! [`Core`]. A housekeeping task refreshes the coarse clock and the Date
-//! text, evicts idle upstream connections and watches for shutdown.
+//! text, evicts idle upstream connections, switches to a newly published
+//! configuration, and watches for shutdown.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::config::Gateway;
-use crate::server::Driver;
 use crate::server::conn;
-use crate::server::core::Core;
+use crate::server::core::{Active, Core};
+use crate::server::{Driver, Shared};
 
 pub struct WorkerCtx {
     pub index: usize,
-    pub cpu: Option<usize>,
-    pub gw: Arc<Gateway>,
     pub listeners: Vec<std::net::TcpListener>,
     pub addrs: Vec<SocketAddr>,
-    pub shutdown: Arc<AtomicBool>,
+    pub shared: Arc<Shared>,
     pub driver: Driver,
+}
+
+impl WorkerCtx {
+    fn cpu(&self) -> Option<usize> {
+        self.shared.workers[self.index].cpu
+    }
 }
 
 const TICK: Duration = Duration::from_millis(100);
 const RING_ENTRIES: u32 = 4096;
 
 pub fn run(ctx: WorkerCtx) -> Result<(), String> {
-    if let Some(cpu) = ctx.cpu
+    if let Some(cpu) = ctx.cpu()
         && !crate::server::pin_to(cpu)
     {
         eprintln!(
@@ -76,8 +80,9 @@ pub fn run(ctx: WorkerCtx) -> Result<(), String> {
     rt.block_on(serve(ctx))
 }
 
-fn log_driver(ctx: &WorkerCtx, driver: &str) {
-    match ctx.cpu {
+fn log_driver(ctx: &WorkerCtx, driver: &'static str) {
+    let _ = ctx.shared.workers[ctx.index].driver.set(driver);
+    match ctx.cpu() {
         Some(cpu) => eprintln!(
             "tollgate: worker {} on cpu {cpu} driver {driver}",
             ctx.index
@@ -87,20 +92,32 @@ fn log_driver(ctx: &WorkerCtx, driver: &str) {
 }
 
 async fn serve(ctx: WorkerCtx) -> Result<(), String> {
-    let core = Rc::new(Core::new(ctx.index, ctx.gw.clone(), &ctx.addrs));
+    let shared = ctx.shared.clone();
+    let (generation, deployed) = shared.current();
+    let active = Active::build(generation, deployed, &ctx.addrs, None);
+    let core = Rc::new(Core::new(ctx.index, active, ctx.addrs.clone()));
+    let info = &shared.workers[ctx.index];
+    info.generation.store(generation, Ordering::Release);
     let mut accepts = Vec::new();
     for (i, l) in ctx.listeners.into_iter().enumerate() {
         let l = monoio::net::TcpListener::from_std(l).map_err(|e| format!("listener: {e}"))?;
         accepts.push(monoio::spawn(accept_loop(core.clone(), i, l)));
     }
     let mut last_evict = Instant::now();
-    while !ctx.shutdown.load(Ordering::Acquire) {
+    while !shared.is_shutting_down() {
         monoio::time::sleep(TICK).await;
         let now = Instant::now();
         core.now.set(now);
         core.date.refresh();
+        if shared.generation() != core.active().generation {
+            // Build the new derived state, then switch between requests.
+            let (generation, deployed) = shared.current();
+            let next = Active::build(generation, deployed, &core.addrs, Some(&core.active()));
+            core.switch(next);
+            info.generation.store(generation, Ordering::Release);
+        }
         if now.duration_since(last_evict) >= Duration::from_secs(1) {
-            core.pools.evict_idle(now);
+            core.active().pools.evict_idle(now);
             last_evict = now;
         }
     }
@@ -108,7 +125,7 @@ async fn serve(ctx: WorkerCtx) -> Result<(), String> {
     for a in accepts {
         a.await;
     }
-    let deadline = Instant::now() + core.limits.drain_timeout;
+    let deadline = Instant::now() + core.active().limits.drain_timeout;
     while core.connections.get() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
         core.date.refresh();
@@ -120,7 +137,7 @@ async fn serve(ctx: WorkerCtx) -> Result<(), String> {
             core.connections.get()
         );
     }
-    core.pools.clear();
+    core.active().pools.clear();
     Ok(())
 }
 

@@ -176,6 +176,27 @@ impl Pools {
         }
     }
 
+    /// Take over `old`'s idle connections to targets this pool also has (a
+    /// reload keeps warm connections when the target address stays).
+    pub fn adopt_idle(&self, old: &Pools) {
+        for g in &self.groups {
+            for t in &g.targets {
+                let mut idle = t.idle.borrow_mut();
+                for og in &old.groups {
+                    for ot in og.targets.iter().filter(|ot| ot.addr == t.addr) {
+                        let mut from = ot.idle.borrow_mut();
+                        while idle.len() < g.pool_size {
+                            match from.pop() {
+                                Some(c) => idle.push(c),
+                                None => break,
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Drop every idle connection (shutdown).
     pub fn clear(&self) {
         for g in &self.groups {

@@ -27,6 +27,8 @@ pub struct Gateway {
     pub listeners: Vec<(String, SocketAddr)>,
     pub config: PathBuf,
     pub stderr: Arc<Mutex<String>>,
+    /// The admin listener's address (the harness asks for a free port).
+    pub admin: Option<SocketAddr>,
 }
 
 impl Gateway {
@@ -38,10 +40,25 @@ impl Gateway {
     pub fn start_with(yaml: &str, args: &[&str]) -> Gateway {
         let config = temp_path("yaml");
         std::fs::write(&config, yaml).unwrap();
+        Self::start_path(config, yaml.matches("address:").count().max(1), args)
+    }
+
+    /// Start on an existing config file or snapshot directory that has
+    /// `listeners` listeners. An admin listener on a free port is added
+    /// unless `args` choose one.
+    pub fn start_path(config: PathBuf, listeners_expected: usize, args: &[&str]) -> Gateway {
+        let mut args: Vec<&str> = args.to_vec();
+        if !args
+            .iter()
+            .any(|a| a.starts_with("--admin") || *a == "--no-admin")
+        {
+            args.extend(["--admin", "127.0.0.1:0"]);
+        }
+        let want_admin = !args.contains(&"--no-admin");
         let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .arg("run")
             .arg(&config)
-            .args(args)
+            .args(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -59,7 +76,7 @@ impl Gateway {
             });
         }
         let out = child.stdout.take().unwrap();
-        let expected = yaml.matches("address:").count().max(1);
+        let expected = listeners_expected;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -75,8 +92,9 @@ impl Gateway {
             listeners: Vec::new(),
             config,
             stderr,
+            admin: None,
         };
-        while listeners.len() < expected {
+        while listeners.len() < expected || (want_admin && gw.admin.is_none()) {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
@@ -91,6 +109,9 @@ impl Gateway {
                             .parse()
                             .unwrap();
                         listeners.push((name, addr));
+                    }
+                    if let Some(a) = line.strip_prefix("tollgate: admin http://") {
+                        gw.admin = Some(a.trim().parse().unwrap());
                     }
                 }
                 Err(_) => panic!(
@@ -139,6 +160,26 @@ impl Gateway {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// GET on the admin listener.
+    pub fn admin_get(&self, path: &str) -> Response {
+        send_raw(
+            self.admin.expect("admin listener"),
+            format!("GET {path} HTTP/1.1\r\nHost: admin\r\n\r\n").as_bytes(),
+        )
+    }
+
+    /// POST on the admin listener, with a bearer token when given.
+    pub fn admin_post(&self, path: &str, token: Option<&str>) -> Response {
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        send_raw(
+            self.admin.expect("admin listener"),
+            format!("POST {path} HTTP/1.1\r\nHost: admin\r\n{auth}Content-Length: 0\r\n\r\n")
+                .as_bytes(),
+        )
     }
 
     pub fn stderr(&self) -> String {
