@@ -126,6 +126,7 @@ impl std::fmt::Display for ConfigError {
 
 /// The resolved, validated configuration.
 #[derive(Clone, Debug)]
+#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Gateway {
     pub listeners: Vec<Listener>,
     pub limits: Limits,
@@ -134,6 +135,7 @@ pub struct Gateway {
 }
 
 #[derive(Clone, Debug)]
+#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Listener {
     pub name: String,
     /// Port 0 asks the OS for a free port; the server prints what it bound.
@@ -142,6 +144,7 @@ pub struct Listener {
 
 /// Connection-level limits, server-wide.
 #[derive(Clone, Copy, Debug)]
+#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Limits {
     /// Largest request head; beyond → 431. Default 16 KiB.
     pub max_header_bytes: usize,
@@ -158,6 +161,7 @@ pub struct Limits {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Balance {
     RoundRobin,
     /// Power of two random choices, least outstanding requests.
@@ -165,6 +169,7 @@ pub enum Balance {
 }
 
 #[derive(Clone, Debug)]
+#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Upstream {
     pub name: String,
     pub targets: Vec<SocketAddr>,
@@ -178,6 +183,7 @@ pub struct Upstream {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Protocol {
     /// HTTP API (API Gateway v2): 404 `{"message":"Not Found"}`, `apigw-requestid`.
     Http,
@@ -186,6 +192,7 @@ pub enum Protocol {
 }
 
 #[derive(Clone, Debug)]
+#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Api {
     pub name: String,
     pub protocol: Protocol,
@@ -197,6 +204,7 @@ pub struct Api {
 }
 
 #[derive(Clone, Debug)]
+#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Route {
     pub key: RouteKey,
     pub integration: Integration,
@@ -204,6 +212,7 @@ pub struct Route {
 
 /// `GET /pets/{id}`, `ANY /files/{proxy+}` or `$default`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum RouteKey {
     Default,
     Path {
@@ -231,6 +240,7 @@ impl std::fmt::Display for RouteKey {
 }
 
 #[derive(Clone, Debug)]
+#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Integration {
     Mock(Mock),
     HttpProxy(HttpProxy),
@@ -238,6 +248,7 @@ pub enum Integration {
 
 /// A static response, no backend.
 #[derive(Clone, Debug)]
+#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Mock {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -245,6 +256,7 @@ pub struct Mock {
 }
 
 #[derive(Clone, Debug)]
+#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct HttpProxy {
     /// Index into `Gateway::upstreams`. A URI whose host names a configured
     /// upstream uses it; a literal `host:port` gets an implicit single-target
@@ -264,11 +276,13 @@ pub struct HttpProxy {
 
 /// An integration URI path (and optional query) with `{param}` / `{proxy}` holes.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Template {
     pub parts: Vec<TemplatePart>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum TemplatePart {
     Literal(String),
     /// A path parameter of the route, by name (`proxy` for `{proxy+}`). Substituted

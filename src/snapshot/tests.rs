@@ -1,0 +1,369 @@
+//! Snapshot tests: round trip and determinism, and every way a snapshot file
+//! is refused, each from crafted bytes.
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::config::{Integration, load_str};
+
+/// Every variant of the model: both protocols, mock and proxy integrations,
+/// templates, a literal upstream, `ANY`, an extension method, `$default`,
+/// IPv6, two listeners.
+const SAMPLE: &str = r#"
+listeners:
+  - {name: main, address: 127.0.0.1:8080}
+  - {name: v6, address: "[::1]:0"}
+limits: {max_headers: 50, drain_timeout_ms: 1500}
+upstreams:
+  backend:
+    targets: [127.0.0.1:9000, 127.0.0.1:9001]
+    balance: least_request
+    pool_size: 8
+apis:
+  - name: shop
+    protocol: http
+    listeners: [main]
+    stages: [prod, $default]
+    routes:
+      - route: GET /pets/{id}
+        integration:
+          type: mock
+          status: 201
+          headers: {content-type: application/json, x-a: b}
+          body: '{"id": 7}'
+      - route: ANY /files/{proxy+}
+        integration: {type: http_proxy, uri: "http://backend/f/{proxy}?x=1", timeout_ms: 900, pass_host: true}
+      - route: PURGE /cache
+        integration: {type: http_proxy, uri: "http://127.0.0.1:7000"}
+      - route: $default
+        integration: {type: mock, status: 404}
+  - name: legacy
+    protocol: rest
+    stages: [v1]
+    routes:
+      - route: POST /orders/{id}/items
+        integration: {type: http_proxy, uri: "http://backend/o/{id}"}
+"#;
+
+fn sample() -> Gateway {
+    load_str("sample.yaml", SAMPLE).unwrap()
+}
+
+fn example() -> Gateway {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    crate::config::load(&root.join("config/gateway.yaml")).unwrap()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-snapshot-unit-{}-{tag}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn refused(bytes: &[u8]) -> SnapshotError {
+    match decode(bytes) {
+        Ok(_) => panic!("snapshot accepted"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn round_trip_equals_the_compiled_config() {
+    for gw in [sample(), example()] {
+        assert_eq!(decode(&encode(&gw)).unwrap(), gw);
+    }
+}
+
+#[test]
+fn encoding_is_deterministic() {
+    let gw = sample();
+    let bytes = encode(&gw);
+    assert_eq!(encode(&gw.clone()), bytes);
+    assert_eq!(encode(&sample()), bytes, "a second load compiles the same");
+    assert_eq!(encode(&decode(&bytes).unwrap()), bytes);
+    assert_eq!(id_of(&encode(&sample())), id_of(&bytes));
+    assert_ne!(id_of(&encode(&example())), id_of(&bytes));
+}
+
+#[test]
+fn id_is_32_lowercase_hex_digits() {
+    let id = id_of(&encode(&sample()));
+    assert!(is_id(&id), "{id}");
+    assert!(!is_id(&id.to_uppercase()));
+    assert!(!is_id("../../etc/passwd"));
+}
+
+#[test]
+fn header_layout() {
+    let bytes = encode(&sample());
+    assert_eq!(&bytes[..8], b"TGSNAP\0\0");
+    assert_eq!(bytes[8..12], FORMAT_VERSION.to_le_bytes());
+    assert_eq!(bytes[12..16], [0; 4]);
+    let len = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
+    assert_eq!(len as usize, bytes.len() - HEADER_LEN);
+    assert_eq!(bytes[56..64], [0; 8]);
+}
+
+#[test]
+fn decodes_from_an_unaligned_buffer() {
+    let bytes = encode(&sample());
+    let mut shifted = vec![0u8; bytes.len() + 1];
+    shifted[1..].copy_from_slice(&bytes);
+    assert_eq!(decode(&shifted[1..]).unwrap(), sample());
+}
+
+#[test]
+fn bad_magic_is_refused() {
+    let mut bytes = encode(&sample());
+    bytes[0] = b'X';
+    let e = refused(&bytes);
+    assert_eq!(e, SnapshotError::BadMagic);
+    assert_eq!(e.to_string(), "not a tollgate snapshot (bad magic)");
+    assert_eq!(refused(b"tollgate: yaml"), SnapshotError::BadMagic);
+}
+
+#[test]
+fn newer_format_is_refused() {
+    let mut bytes = encode(&sample());
+    bytes[8..12].copy_from_slice(&7u32.to_le_bytes());
+    let e = refused(&bytes);
+    assert_eq!(e, SnapshotError::NewerVersion { version: 7 });
+    assert_eq!(
+        e.to_string(),
+        "snapshot format version 7 is newer than this tollgate understands (1)"
+    );
+    bytes[8..12].copy_from_slice(&0u32.to_le_bytes());
+    assert_eq!(refused(&bytes), SnapshotError::OlderVersion { version: 0 });
+}
+
+#[test]
+fn truncated_payload_is_refused() {
+    let bytes = encode(&sample());
+    let cut = &bytes[..bytes.len() - 10];
+    let n = (bytes.len() - HEADER_LEN) as u64;
+    let e = refused(cut);
+    assert_eq!(
+        e,
+        SnapshotError::Truncated {
+            expected: n,
+            found: n - 10
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "snapshot is truncated: header says {n} payload bytes, file has {}",
+            n - 10
+        )
+    );
+    assert!(matches!(
+        refused(&bytes[..HEADER_LEN]),
+        SnapshotError::Truncated { found: 0, .. }
+    ));
+}
+
+#[test]
+fn truncated_header_is_refused() {
+    let bytes = encode(&sample());
+    for len in [0, 5, 8, 30, HEADER_LEN - 1] {
+        let e = refused(&bytes[..len]);
+        assert_eq!(e, SnapshotError::TruncatedHeader { len });
+        assert!(e.to_string().starts_with("snapshot is truncated:"), "{e}");
+    }
+}
+
+#[test]
+fn flipped_payload_byte_is_a_hash_mismatch() {
+    let bytes = encode(&sample());
+    for at in [HEADER_LEN, HEADER_LEN + 100, bytes.len() - 1] {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0x20;
+        let e = refused(&bad);
+        assert_eq!(e, SnapshotError::HashMismatch);
+        assert_eq!(
+            e.to_string(),
+            "snapshot is corrupted: payload hash does not match"
+        );
+    }
+    let mut bad = bytes.clone();
+    bad[30] ^= 1; // in the header's hash
+    assert_eq!(refused(&bad), SnapshotError::HashMismatch);
+}
+
+#[test]
+fn unknown_header_bits_and_extra_bytes_are_refused() {
+    let bytes = encode(&sample());
+    let mut flags = bytes.clone();
+    flags[12] = 4;
+    assert_eq!(refused(&flags), SnapshotError::UnknownFlags { flags: 4 });
+    let mut reserved = bytes.clone();
+    reserved[60] = 1;
+    assert_eq!(refused(&reserved), SnapshotError::BadHeader);
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(
+        refused(&longer),
+        SnapshotError::TrailingBytes { .. }
+    ));
+}
+
+/// A file around `payload` with a correct header.
+fn with_header(payload: &[u8]) -> Vec<u8> {
+    let mut file = format::header(payload).to_vec();
+    file.extend_from_slice(payload);
+    file
+}
+
+#[test]
+fn garbage_with_a_valid_hash_fails_validation() {
+    for payload in [vec![0xff; 256], vec![1, 2, 3], Vec::new()] {
+        let e = refused(&with_header(&payload));
+        assert!(matches!(e, SnapshotError::Invalid(_)), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("snapshot payload failed validation: "),
+            "{e}"
+        );
+    }
+    // A valid archive with one byte changed inside a string's length: the
+    // hash is recomputed, so only bytecheck can notice.
+    let good = encode(&sample());
+    let mut payload = good[HEADER_LEN..].to_vec();
+    let n = payload.len();
+    payload[n - 8..].fill(0xee);
+    assert!(matches!(
+        refused(&with_header(&payload)),
+        SnapshotError::Invalid(_)
+    ));
+}
+
+#[test]
+fn out_of_range_indexes_are_inconsistent() {
+    let mut gw = sample();
+    gw.apis[0].listeners = vec![0, 5];
+    let e = refused(&encode(&gw));
+    assert_eq!(
+        e.to_string(),
+        "snapshot is inconsistent: api `shop`: listener index 5 is out of range (there are 2)"
+    );
+
+    let mut gw = sample();
+    let Integration::HttpProxy(p) = &mut gw.apis[1].routes[0].integration else {
+        panic!("legacy's route proxies");
+    };
+    p.upstream = 9;
+    assert!(matches!(
+        refused(&encode(&gw)),
+        SnapshotError::Inconsistent(m) if m.contains("upstream index 9")
+    ));
+
+    let mut gw = sample();
+    gw.upstreams[0].targets.clear();
+    assert!(matches!(refused(&encode(&gw)), SnapshotError::Inconsistent(_)));
+
+    let mut gw = sample();
+    gw.listeners.clear();
+    gw.apis.clear();
+    assert!(matches!(refused(&encode(&gw)), SnapshotError::Inconsistent(_)));
+}
+
+#[test]
+fn a_bad_route_path_is_inconsistent() {
+    let mut gw = sample();
+    if let crate::config::RouteKey::Path { path, .. } = &mut gw.apis[0].routes[0].key {
+        *path = "/a/{proxy+}/b".to_owned();
+    }
+    assert!(matches!(refused(&encode(&gw)), SnapshotError::Inconsistent(_)));
+}
+
+#[test]
+fn directory_round_trip() {
+    let dir = temp_dir("round");
+    let bytes = encode(&sample());
+    let id = write_dir(&dir, &bytes).unwrap();
+    assert_eq!(id, id_of(&bytes));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("current")).unwrap(),
+        format!("{id}.snap\n")
+    );
+    assert_eq!(std::fs::read(dir.join(format!("{id}.snap"))).unwrap(), bytes);
+    let (read_id, gw) = read_current(&dir).unwrap();
+    assert_eq!((read_id.as_str(), &gw), (id.as_str(), &sample()));
+    // Writing again keeps the id; a second snapshot moves `current` only.
+    assert_eq!(write_dir(&dir, &bytes).unwrap(), id);
+    let other = write_dir(&dir, &encode(&example())).unwrap();
+    assert_ne!(other, id);
+    assert_eq!(read_current(&dir).unwrap().0, other);
+    assert!(dir.join(format!("{id}.snap")).exists());
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "no temporary file left: {names:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn directory_refusals_name_the_file() {
+    let dir = temp_dir("refuse");
+    let bytes = encode(&sample());
+    let id = write_dir(&dir, &bytes).unwrap();
+    let snap = dir.join(format!("{id}.snap"));
+
+    // Truncated in place.
+    std::fs::write(&snap, &bytes[..bytes.len() / 2]).unwrap();
+    let e = read_current(&dir).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}: snapshot is truncated:", snap.display())), "{e}");
+
+    // A valid snapshot under another snapshot's name.
+    std::fs::write(&snap, encode(&example())).unwrap();
+    let e = read_current(&dir).unwrap_err();
+    assert!(matches!(e, LoadError::IdMismatch { .. }), "{e}");
+
+    // `current` that names something else.
+    for content in ["../../etc/passwd\n", "", "current\n"] {
+        std::fs::write(dir.join("current"), content).unwrap();
+        let e = read_current(&dir).unwrap_err();
+        assert!(matches!(e, LoadError::BadCurrent { .. }), "{e}");
+    }
+
+    // A damaged snapshot is replaced by writing it again.
+    assert_eq!(write_dir(&dir, &bytes).unwrap(), id);
+    assert_eq!(read_current(&dir).unwrap().1, sample());
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    let e = read_current(&dir).unwrap_err();
+    assert!(matches!(e, LoadError::Io { .. }), "{e}");
+}
+
+#[test]
+fn source_loads_configs_and_snapshot_directories_alike() {
+    let dir = temp_dir("source");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("gateway.yaml");
+    std::fs::write(&config, SAMPLE).unwrap();
+    let snaps = dir.join("snapshots");
+    let id = write_dir(&snaps, &encode(&sample())).unwrap();
+
+    let from_config = Source::from_arg(&config);
+    assert_eq!(from_config, Source::Config(config.clone()));
+    assert_eq!(from_config.watched_file(), config);
+    let a = from_config.load().unwrap();
+    assert_eq!((a.id.as_str(), a.origin.as_str()), (id.as_str(), &*config.display().to_string()));
+
+    let from_dir = Source::from_arg(&snaps);
+    assert_eq!(from_dir, Source::Snapshots(snaps.clone()));
+    assert_eq!(from_dir.watched_file(), snaps.join("current"));
+    let b = from_dir.load().unwrap();
+    assert_eq!(b.id, id);
+    assert_eq!(b.origin, snaps.join(format!("{id}.snap")).display().to_string());
+    assert_eq!(a.gateway, b.gateway);
+
+    std::fs::write(&config, "listeners: []\napis: [}\n").unwrap();
+    let errors = from_config.load().unwrap_err();
+    assert!(errors[0].starts_with(&format!("{}:2:", config.display())), "{errors:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
