@@ -106,7 +106,11 @@ fn seen(r: &Response, port: u16) -> (u16, Vec<(String, String)>, String) {
         .cloned()
         .collect();
     headers.sort();
-    (r.status, headers, r.text().replace(&port.to_string(), "PORT"))
+    (
+        r.status,
+        headers,
+        r.text().replace(&port.to_string(), "PORT"),
+    )
 }
 
 #[test]
@@ -189,7 +193,10 @@ fn assert_refused(code: Option<i32>, stderr: &str, sentence: &str) {
         code.is_some_and(|c| c != 0),
         "exit {code:?}, stderr:\n{stderr}"
     );
-    assert!(stderr.contains(sentence), "wanted {sentence:?} in:\n{stderr}");
+    assert!(
+        stderr.contains(sentence),
+        "wanted {sentence:?} in:\n{stderr}"
+    );
 }
 
 #[test]
@@ -210,7 +217,11 @@ fn truncated_snapshot_is_refused() {
     let (code, err) = run_damaged(|b| b.truncate(b.len() - 100));
     assert_refused(code, &err, "snapshot is truncated: header says ");
     let (code, err) = run_damaged(|b| b.truncate(20));
-    assert_refused(code, &err, "snapshot is truncated: the header needs 64 bytes, file has 20");
+    assert_refused(
+        code,
+        &err,
+        "snapshot is truncated: the header needs 64 bytes, file has 20",
+    );
 }
 
 #[test]
@@ -264,8 +275,15 @@ fn validate_accepts_a_snapshot_directory() {
     let id = compile(&path, &dir);
     let out = tollgate(&[&"validate", &dir]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(&format!("{id}.snap: ok (1 listeners, 2 apis, 3 routes")), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{id}.snap: ok (1 listeners, 2 apis, 3 routes")),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&path);
 }

@@ -125,8 +125,7 @@ impl std::fmt::Display for ConfigError {
 }
 
 /// The resolved, validated configuration.
-#[derive(Clone, Debug)]
-#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Gateway {
     pub listeners: Vec<Listener>,
     pub limits: Limits,
@@ -134,8 +133,7 @@ pub struct Gateway {
     pub apis: Vec<Api>,
 }
 
-#[derive(Clone, Debug)]
-#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Listener {
     pub name: String,
     /// Port 0 asks the OS for a free port; the server prints what it bound.
@@ -143,8 +141,7 @@ pub struct Listener {
 }
 
 /// Connection-level limits, server-wide.
-#[derive(Clone, Copy, Debug)]
-#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Limits {
     /// Largest request head; beyond → 431. Default 16 KiB.
     pub max_header_bytes: usize,
@@ -160,16 +157,14 @@ pub struct Limits {
     pub drain_timeout: Duration,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Balance {
     RoundRobin,
     /// Power of two random choices, least outstanding requests.
     LeastRequest,
 }
 
-#[derive(Clone, Debug)]
-#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Upstream {
     pub name: String,
     pub targets: Vec<SocketAddr>,
@@ -182,8 +177,7 @@ pub struct Upstream {
     pub idle_timeout: Duration,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Protocol {
     /// HTTP API (API Gateway v2): 404 `{"message":"Not Found"}`, `apigw-requestid`.
     Http,
@@ -191,8 +185,7 @@ pub enum Protocol {
     Rest,
 }
 
-#[derive(Clone, Debug)]
-#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Api {
     pub name: String,
     pub protocol: Protocol,
@@ -203,16 +196,14 @@ pub struct Api {
     pub routes: Vec<Route>,
 }
 
-#[derive(Clone, Debug)]
-#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Route {
     pub key: RouteKey,
     pub integration: Integration,
 }
 
 /// `GET /pets/{id}`, `ANY /files/{proxy+}` or `$default`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum RouteKey {
     Default,
     Path {
@@ -239,24 +230,21 @@ impl std::fmt::Display for RouteKey {
     }
 }
 
-#[derive(Clone, Debug)]
-#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Integration {
     Mock(Mock),
     HttpProxy(HttpProxy),
 }
 
 /// A static response, no backend.
-#[derive(Clone, Debug)]
-#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Mock {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
-#[derive(Clone, Debug)]
-#[derive(PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct HttpProxy {
     /// Index into `Gateway::upstreams`. A URI whose host names a configured
     /// upstream uses it; a literal `host:port` gets an implicit single-target
@@ -275,14 +263,12 @@ pub struct HttpProxy {
 }
 
 /// An integration URI path (and optional query) with `{param}` / `{proxy}` holes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Template {
     pub parts: Vec<TemplatePart>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum TemplatePart {
     Literal(String),
     /// A path parameter of the route, by name (`proxy` for `{proxy+}`). Substituted

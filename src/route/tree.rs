@@ -133,9 +133,6 @@ impl Tree {
                 } => tree.insert(index, *method, method_name, path),
             }
         }
-        for node in &mut tree.nodes {
-            node.literals.sort_by(|a, b| a.0.cmp(&b.0));
-        }
         tree
     }
 
@@ -148,18 +145,19 @@ impl Tree {
             let next = match seg {
                 Segment::Literal(lit) => {
                     segs.push(Seg::Literal);
+                    // Kept sorted while building: a node may have thousands
+                    // of literal children, and a linear search per insert
+                    // made building quadratic.
                     let found = self.nodes[node]
                         .literals
-                        .iter()
-                        .find(|(l, _)| **l == *lit.as_bytes())
-                        .map(|c| c.1);
+                        .binary_search_by(|(l, _)| (**l).cmp(lit.as_bytes()));
                     match found {
-                        Some(child) => child,
-                        None => {
+                        Ok(i) => self.nodes[node].literals[i].1,
+                        Err(i) => {
                             let child = self.new_node();
                             self.nodes[node]
                                 .literals
-                                .push((lit.as_bytes().into(), child));
+                                .insert(i, (lit.as_bytes().into(), child));
                             child
                         }
                     }

@@ -5,14 +5,16 @@
 //! (a snapshot written by a buggy or different build, or by hand). These
 //! checks cover what the server relies on without checking again: every
 //! index points at an existing element, every upstream has a target, every
-//! route path is well formed. A configuration that [`crate::config::load`]
+//! route path is well formed, and what goes into a message on the wire
+//! (mock status and headers, the `Host` sent, uri path literals) cannot
+//! break its framing. A configuration that [`crate::config::load`]
 //! accepted always passes them.
 //!
 //! To add a check for a new part of the model: one line in [`check`] (or in
 //! the function for the part that holds it) that calls [`index`] for an
 //! index, or returns a sentence for anything else.
 
-use crate::config::{Api, Gateway, Integration, RouteKey};
+use crate::config::{Api, Gateway, Integration, RouteKey, TemplatePart};
 use crate::route::check_route_path;
 
 /// The first broken invariant of `gw`, as a sentence.
@@ -40,19 +42,53 @@ fn check_api(gw: &Gateway, api: &Api) -> Result<(), String> {
         return Err(at("no stage"));
     }
     for route in &api.routes {
+        let at = |what: &str| at(&format!("route `{}`: {what}", route.key));
         if let RouteKey::Path { path, .. } = &route.key {
-            check_route_path(path).map_err(|e| at(&format!("route `{}`: {e}", route.key)))?;
+            check_route_path(path).map_err(|e| at(&e))?;
         }
-        match &route.integration {
-            Integration::HttpProxy(p) => index(
-                &at(&format!("route `{}`: upstream", route.key)),
-                p.upstream,
-                gw.upstreams.len(),
-            )?,
-            Integration::Mock(_) => {}
+        check_integration(gw, &route.integration).map_err(|e| at(&e))?;
+    }
+    Ok(())
+}
+
+fn check_integration(gw: &Gateway, integration: &Integration) -> Result<(), String> {
+    match integration {
+        Integration::Mock(m) => {
+            if !(100..=599).contains(&m.status) {
+                return Err(format!("mock status {} is not 100..=599", m.status));
+            }
+            for (name, value) in &m.headers {
+                if name.is_empty() || !name.bytes().all(is_tchar) {
+                    return Err(format!("header name {name:?} is not a token"));
+                }
+                field_text("header value", value)?;
+            }
+        }
+        Integration::HttpProxy(p) => {
+            index("upstream", p.upstream, gw.upstreams.len())?;
+            field_text("host header", &p.host_header)?;
+            for part in p.path.iter().flat_map(|t| &t.parts) {
+                if let TemplatePart::Literal(l) = part
+                    && l.bytes().any(|b| b <= b' ' || b == 0x7f)
+                {
+                    return Err(format!("uri path {l:?} has a space or control byte"));
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// Text sent in a header field: no control bytes but tab (no line breaks).
+fn field_text(what: &str, text: &str) -> Result<(), String> {
+    if text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(format!("{what} {text:?} has a control byte"));
+    }
+    Ok(())
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// `what` (e.g. "api `shop`: listener") index `i` into a list of `len`.
@@ -60,6 +96,8 @@ pub fn index(what: &str, i: usize, len: usize) -> Result<(), String> {
     if i < len {
         Ok(())
     } else {
-        Err(format!("{what} index {i} is out of range (there are {len})"))
+        Err(format!(
+            "{what} index {i} is out of range (there are {len})"
+        ))
     }
 }

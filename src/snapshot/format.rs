@@ -119,7 +119,8 @@ pub fn payload(file: &[u8]) -> Result<&[u8], SnapshotError> {
     let Some((head, payload)) = file.split_first_chunk::<HEADER_LEN>() else {
         return Err(SnapshotError::TruncatedHeader { len: file.len() });
     };
-    let u32_at = |at: usize| u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    let u32_at =
+        |at: usize| u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
     let version = u32_at(8);
     if version > FORMAT_VERSION {
         return Err(SnapshotError::NewerVersion { version });

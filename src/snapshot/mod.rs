@@ -69,14 +69,12 @@ pub fn encode(gw: &Gateway) -> Vec<u8> {
 /// (as in a file read by [`read_file`]), else in an aligned copy.
 pub fn decode(file: &[u8]) -> Result<Gateway, SnapshotError> {
     let payload = format::payload(file)?;
-    let archived = if payload.as_ptr().addr().is_multiple_of(ALIGN) {
-        access(payload)?
-    } else {
-        let mut aligned = AlignedVec::<ALIGN>::with_capacity(payload.len());
-        aligned.extend_from_slice(payload);
-        return deserialize(access(&aligned)?);
-    };
-    deserialize(archived)
+    if payload.as_ptr().addr().is_multiple_of(ALIGN) {
+        return deserialize(access(payload)?);
+    }
+    let mut aligned = AlignedVec::<ALIGN>::with_capacity(payload.len());
+    aligned.extend_from_slice(payload);
+    deserialize(access(&aligned)?)
 }
 
 fn access(payload: &[u8]) -> Result<&ArchivedGateway, SnapshotError> {

@@ -262,12 +262,18 @@ fn out_of_range_indexes_are_inconsistent() {
 
     let mut gw = sample();
     gw.upstreams[0].targets.clear();
-    assert!(matches!(refused(&encode(&gw)), SnapshotError::Inconsistent(_)));
+    assert!(matches!(
+        refused(&encode(&gw)),
+        SnapshotError::Inconsistent(_)
+    ));
 
     let mut gw = sample();
     gw.listeners.clear();
     gw.apis.clear();
-    assert!(matches!(refused(&encode(&gw)), SnapshotError::Inconsistent(_)));
+    assert!(matches!(
+        refused(&encode(&gw)),
+        SnapshotError::Inconsistent(_)
+    ));
 }
 
 #[test]
@@ -276,7 +282,10 @@ fn a_bad_route_path_is_inconsistent() {
     if let crate::config::RouteKey::Path { path, .. } = &mut gw.apis[0].routes[0].key {
         *path = "/a/{proxy+}/b".to_owned();
     }
-    assert!(matches!(refused(&encode(&gw)), SnapshotError::Inconsistent(_)));
+    assert!(matches!(
+        refused(&encode(&gw)),
+        SnapshotError::Inconsistent(_)
+    ));
 }
 
 #[test]
@@ -289,7 +298,10 @@ fn directory_round_trip() {
         std::fs::read_to_string(dir.join("current")).unwrap(),
         format!("{id}.snap\n")
     );
-    assert_eq!(std::fs::read(dir.join(format!("{id}.snap"))).unwrap(), bytes);
+    assert_eq!(
+        std::fs::read(dir.join(format!("{id}.snap"))).unwrap(),
+        bytes
+    );
     let (read_id, gw) = read_current(&dir).unwrap();
     assert_eq!((read_id.as_str(), &gw), (id.as_str(), &sample()));
     // Writing again keeps the id; a second snapshot moves `current` only.
@@ -316,7 +328,10 @@ fn directory_refusals_name_the_file() {
     // Truncated in place.
     std::fs::write(&snap, &bytes[..bytes.len() / 2]).unwrap();
     let e = read_current(&dir).unwrap_err().to_string();
-    assert!(e.starts_with(&format!("{}: snapshot is truncated:", snap.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("{}: snapshot is truncated:", snap.display())),
+        "{e}"
+    );
 
     // A valid snapshot under another snapshot's name.
     std::fs::write(&snap, encode(&example())).unwrap();
@@ -352,18 +367,99 @@ fn source_loads_configs_and_snapshot_directories_alike() {
     assert_eq!(from_config, Source::Config(config.clone()));
     assert_eq!(from_config.watched_file(), config);
     let a = from_config.load().unwrap();
-    assert_eq!((a.id.as_str(), a.origin.as_str()), (id.as_str(), &*config.display().to_string()));
+    assert_eq!(
+        (a.id.as_str(), a.origin.as_str()),
+        (id.as_str(), &*config.display().to_string())
+    );
 
     let from_dir = Source::from_arg(&snaps);
     assert_eq!(from_dir, Source::Snapshots(snaps.clone()));
     assert_eq!(from_dir.watched_file(), snaps.join("current"));
     let b = from_dir.load().unwrap();
     assert_eq!(b.id, id);
-    assert_eq!(b.origin, snaps.join(format!("{id}.snap")).display().to_string());
+    assert_eq!(
+        b.origin,
+        snaps.join(format!("{id}.snap")).display().to_string()
+    );
     assert_eq!(a.gateway, b.gateway);
 
     std::fs::write(&config, "listeners: []\napis: [}\n").unwrap();
     let errors = from_config.load().unwrap_err();
-    assert!(errors[0].starts_with(&format!("{}:2:", config.display())), "{errors:?}");
+    assert!(
+        errors[0].starts_with(&format!("{}:2:", config.display())),
+        "{errors:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Random byte damage behind a recomputed hash (what only bytecheck and the
+/// invariant checks can catch) never panics; whatever decodes builds routes.
+#[test]
+fn damaged_payloads_with_valid_hashes_never_panic() {
+    let good = encode(&sample());
+    let payload = &good[HEADER_LEN..];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..3000 {
+        let mut p = payload.to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % p.len() as u64) as usize;
+            p[at] = next() as u8;
+        }
+        match decode(&with_header(&p)) {
+            Ok(gw) => {
+                accepted += 1;
+                for l in 0..gw.listeners.len() {
+                    crate::route::Table::build(&gw, l);
+                }
+            }
+            Err(SnapshotError::Invalid(_) | SnapshotError::Inconsistent(_)) => refused += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert!(
+        refused > 0 && accepted > 0,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
+#[test]
+fn wire_text_that_would_break_framing_is_inconsistent() {
+    let mock = |gw: &mut Gateway| match &mut gw.apis[0].routes[0].integration {
+        Integration::Mock(m) => m.clone(),
+        Integration::HttpProxy(_) => panic!("shop's first route is a mock"),
+    };
+    let set = |gw: &mut Gateway, m| gw.apis[0].routes[0].integration = Integration::Mock(m);
+    let damaged: [&dyn Fn(&mut crate::config::Mock); 3] = [
+        &|m| m.status = 1000,
+        &|m| m.headers.push(("x".into(), "a\r\nset-cookie: b".into())),
+        &|m| m.headers.push(("bad name".into(), "v".into())),
+    ];
+    for damage in damaged {
+        let mut gw = sample();
+        let mut m = mock(&mut gw);
+        damage(&mut m);
+        set(&mut gw, m);
+        let e = refused(&encode(&gw));
+        assert!(
+            e.to_string()
+                .starts_with("snapshot is inconsistent: api `shop`: route `GET /pets/{id}`: "),
+            "{e}"
+        );
+    }
+    let mut gw = sample();
+    if let Integration::HttpProxy(p) = &mut gw.apis[0].routes[1].integration {
+        p.host_header = "a\nb".into();
+    }
+    assert!(matches!(
+        refused(&encode(&gw)),
+        SnapshotError::Inconsistent(_)
+    ));
 }

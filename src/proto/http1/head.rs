@@ -74,8 +74,18 @@ impl Version {
 
 /// Request method. `Other` covers extension methods (their bytes stay in
 /// `RequestHead::method_span`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub enum Method {
     #[default]
     Get,
