@@ -1,7 +1,8 @@
 //! The request's way through the gateway, after its head was parsed:
-//! route → integrate → respond. Each step is its own module; this one reads
-//! as the list. Every failure becomes an API-Gateway-shaped response through
-//! [`gateway_response`], the one place that knows those shapes.
+//! domain or stage → deployment (canary) → route → integrate → respond.
+//! Each step is its own module; this one reads as the list. Every failure
+//! becomes an API-Gateway-shaped response through [`gateway_response`], the
+//! one place that knows those shapes.
 
 pub mod gateway_response;
 pub mod response;
@@ -16,7 +17,7 @@ use crate::integration;
 use crate::observe::clock::DATE_LEN;
 use crate::observe::request_id::RequestId;
 use crate::proto::http1::{Framing, Method, Version};
-use crate::route::{Lookup, Matched};
+use crate::route::{Lookup, Selected, choose_deployment};
 use crate::server::body::{BodyError, BodyReader};
 use crate::server::bufpool::Bufs;
 use crate::server::core::{Active, Core};
@@ -35,7 +36,7 @@ pub struct Exchange {
 /// What the pipeline knows of a request once its head is parsed; `Copy`, so
 /// it outlives the head's bytes in the read buffer.
 #[derive(Clone, Copy, Debug)]
-pub struct Request {
+pub struct Request<'a> {
     pub method: Method,
     pub http10: bool,
     /// The client allows reuse and the worker is not draining.
@@ -46,9 +47,14 @@ pub struct Request {
     pub protocol: Protocol,
     pub id: RequestId,
     pub date: [u8; DATE_LEN],
+    /// The name of the deployment that serves the request (the stage's or
+    /// its canary's), once a stage matched; for the access log.
+    pub deployment: Option<&'a str>,
+    /// The stage's `deployment_header`: responses name the deployment.
+    pub deployment_header: bool,
 }
 
-impl Request {
+impl Request<'_> {
     /// The shared parts of this exchange's response.
     pub fn common(&self, keep_alive: bool) -> Common<'_> {
         Common {
@@ -57,6 +63,7 @@ impl Request {
             http10: self.http10,
             keep_alive,
             date: &self.date,
+            deployment: self.deployment.filter(|_| self.deployment_header),
         }
     }
 }
@@ -66,16 +73,39 @@ impl Request {
 /// that follow this request.
 pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut Bufs) -> bool {
     let head = &bufs.head;
-    let lookup = ex.active.listeners[ex.listener].table.lookup(
-        head.method,
-        head.method_span.get(&bufs.rd),
-        head.path.get(&bufs.rd),
-        &mut bufs.params,
-    );
+    let rd = &bufs.rd;
+    let table = &ex.active.listeners[ex.listener].table;
     let gw = ex.active.gw();
-    let (protocol, matched) = match lookup {
-        Lookup::Found(m) => (gw.apis[m.api].protocol, Some(m)),
-        Lookup::NotFound(p) => (p, None),
+    let path = head.path.get(rd);
+    let selected = table.select(head.host.map(|h| h.get(rd)), path);
+    let protocol = match selected {
+        Selected::Stage(sm) => gw.apis[sm.api].protocol,
+        Selected::NotFound(p) | Selected::Forbidden(p) => p,
+    };
+    let id = core.request_id(protocol);
+    // Stage → deployment (the canary's share picked here) → route.
+    let mut matched = None;
+    let mut deployment = None;
+    let mut deployment_header = false;
+    let refusal = match selected {
+        Selected::Stage(sm) => {
+            let api = &gw.apis[sm.api];
+            let stage = &api.stages[sm.stage];
+            let headers = head.headers.iter().map(|(n, v)| (n.get(rd), v.get(rd)));
+            let d = choose_deployment(stage, headers, || id.hash64());
+            deployment = Some(api.deployments[d].name.as_str());
+            deployment_header = stage.deployment_header;
+            let method_name = head.method_span.get(rd);
+            match table.route(sm, d, head.method, method_name, path, &mut bufs.params) {
+                Lookup::Found(m) => {
+                    matched = Some(m);
+                    None
+                }
+                Lookup::NotFound(p) => Some(not_found(p)),
+            }
+        }
+        Selected::NotFound(p) => Some(not_found(p)),
+        Selected::Forbidden(_) => Some(GatewayResponse::Forbidden),
     };
     let mut req = Request {
         method: head.method,
@@ -85,8 +115,10 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         expect_continue: head.expect_continue && head.version == Version::Http11,
         head_len: head.head_len,
         protocol,
-        id: core.request_id(protocol),
+        id,
         date: [0; DATE_LEN],
+        deployment,
+        deployment_header,
     };
     core.date.copy_to(&mut req.date);
 
@@ -106,8 +138,9 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         .await;
     }
 
-    let integration = matched.map(|m| (m, &gw.apis[m.api].routes[m.route].integration));
-    if let Some((_, Integration::HttpProxy(hp))) = integration {
+    let integration =
+        matched.map(|m| &gw.apis[m.api].deployments[m.deployment].routes[m.route].integration);
+    if let Some(Integration::HttpProxy(hp)) = integration {
         return integration::http::proxy(core, ex, stream, bufs, &req, hp).await;
     }
 
@@ -150,10 +183,14 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
     bufs.wr.clear();
     let head_only = req.method == Method::Head;
     match integration {
-        Some((_, Integration::Mock(mock))) => {
+        Some(Integration::Mock(mock)) => {
             integration::mock::write(&mut bufs.wr, mock, &req.common(keep), head_only)
         }
-        _ => not_found(matched, protocol).write(&mut bufs.wr, &req.common(keep), head_only),
+        _ => refusal.unwrap_or(GatewayResponse::ResourceNotFound).write(
+            &mut bufs.wr,
+            &req.common(keep),
+            head_only,
+        ),
     }
     io::write_all(stream, &mut bufs.wr, ex.active.limits.keepalive_timeout)
         .await
@@ -161,7 +198,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         && keep
 }
 
-fn not_found(_: Option<Matched>, protocol: Protocol) -> GatewayResponse {
+fn not_found(protocol: Protocol) -> GatewayResponse {
     match protocol {
         Protocol::Http => GatewayResponse::ResourceNotFound,
         Protocol::Rest => GatewayResponse::MissingAuthenticationToken,
@@ -172,7 +209,7 @@ async fn discard_body(
     ex: &Exchange,
     stream: &mut TcpStream,
     bufs: &mut Bufs,
-    req: &Request,
+    req: &Request<'_>,
 ) -> Result<(), BodyError> {
     let mut body = BodyReader::new(req.framing, ex.active.limits.max_body_bytes, false);
     while body
@@ -191,7 +228,7 @@ pub async fn respond_error(
     ex: &Exchange,
     stream: &mut TcpStream,
     bufs: &mut Bufs,
-    req: &Request,
+    req: &Request<'_>,
     gr: GatewayResponse,
     keep: bool,
 ) -> bool {

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Instant;
 
 use monoio::net::TcpStream;
 
@@ -45,11 +46,14 @@ pub async fn serve(core: Rc<Core>, listener: usize, mut stream: TcpStream, peer:
                 if core.draining.is_fired() {
                     return;
                 }
-                let keepalive = core.active().limits.keepalive_timeout;
+                // Idle: wait for bytes, draining, or the keep-alive deadline
+                // (checked by the housekeeping tick: no timer per connection).
+                let deadline = Instant::now() + core.active().limits.keepalive_timeout;
                 let ready = monoio::select! {
                     biased;
                     _ = core.draining.wait() => false,
-                    r = monoio::time::timeout(keepalive, stream.readable(true)) => matches!(r, Ok(Ok(()))),
+                    _ = core.idle.sleep_until(deadline) => false,
+                    r = stream.readable(true) => r.is_ok(),
                 };
                 if !ready {
                     return;
@@ -57,40 +61,12 @@ pub async fn serve(core: Rc<Core>, listener: usize, mut stream: TcpStream, peer:
                 core.bufs.take()
             }
         };
-        // The configuration this request runs on, start to end.
-        let active = core.active();
-        match read_head(&active, &mut stream, &mut bufs).await {
-            Head::Ready => {}
-            Head::Gone => {
-                core.bufs.give(bufs);
-                return;
-            }
-            Head::Reject(gr) => {
-                let protocol = active.listeners[listener].protocol;
-                let id = core.request_id(protocol);
-                bufs.wr.clear();
-                let mut date = [0u8; crate::observe::clock::DATE_LEN];
-                core.date.copy_to(&mut date);
-                let common = Common {
-                    protocol,
-                    request_id: &id,
-                    http10: false,
-                    keep_alive: false,
-                    date: &date,
-                };
-                gr.write(&mut bufs.wr, &common, false);
-                let _ = io::write_all(&mut stream, &mut bufs.wr, active.limits.header_read_timeout)
-                    .await;
-                core.bufs.give(bufs);
-                return;
-            }
-        }
-        let ex = Exchange {
-            listener,
-            peer,
-            active,
-        };
-        let keep = pipeline::run(&core, &ex, &mut stream, &mut bufs).await;
+        // The request runs in a pooled block, so this task's own future
+        // stays small while the connection idles.
+        let keep = core
+            .futures
+            .run(request(&core, listener, &mut stream, &mut bufs, peer))
+            .await;
         if !keep {
             bufs.rd.clear();
             core.bufs.give(bufs);
@@ -102,6 +78,47 @@ pub async fn serve(core: Rc<Core>, listener: usize, mut stream: TcpStream, peer:
             held = Some(bufs);
         }
     }
+}
+
+/// One request: read its head, then run the pipeline. Returns whether the
+/// connection may carry another request.
+async fn request(
+    core: &Core,
+    listener: usize,
+    stream: &mut TcpStream,
+    bufs: &mut Bufs,
+    peer: SocketAddr,
+) -> bool {
+    // The configuration this request runs on, start to end.
+    let active = core.active();
+    match read_head(&active, stream, bufs).await {
+        Head::Ready => {}
+        Head::Gone => return false,
+        Head::Reject(gr) => {
+            let protocol = active.listeners[listener].protocol;
+            let id = core.request_id(protocol);
+            bufs.wr.clear();
+            let mut date = [0u8; crate::observe::clock::DATE_LEN];
+            core.date.copy_to(&mut date);
+            let common = Common {
+                protocol,
+                request_id: &id,
+                http10: false,
+                keep_alive: false,
+                date: &date,
+                deployment: None,
+            };
+            gr.write(&mut bufs.wr, &common, false);
+            let _ = io::write_all(stream, &mut bufs.wr, active.limits.header_read_timeout).await;
+            return false;
+        }
+    }
+    let ex = Exchange {
+        listener,
+        peer,
+        active,
+    };
+    pipeline::run(core, &ex, stream, bufs).await
 }
 
 /// Read until a whole head is in `bufs.rd` and parsed into `bufs.head`.
@@ -139,4 +156,40 @@ fn reject_response(r: Reject) -> GatewayResponse {
 /// Whether the client speaks HTTP/1.0.
 pub fn is_http10(v: Version) -> bool {
     v == Version::Http10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Deployed;
+    use std::sync::Arc;
+
+    /// Every connection task holds its whole future while idle: its size is
+    /// most of what an idle keep-alive connection costs (bench/idle.sh).
+    #[test]
+    fn connection_future_size() {
+        let yaml = "listeners: [{name: main, address: 127.0.0.1:0}]\napis: [{name: a, stages: [$default], routes: [{route: GET /x, integration: {type: mock}}]}]\n";
+        let gw = crate::config::load_str("t.yaml", yaml).unwrap();
+        let deployed = Arc::new(Deployed {
+            gateway: gw,
+            id: "t".into(),
+            origin: "t".into(),
+            loaded_at: std::time::SystemTime::now(),
+        });
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let active = Active::build(1, deployed, &[addr], None);
+            let core = Rc::new(Core::new(0, active, vec![addr]));
+            let stream = TcpStream::connect_addr(addr).await.unwrap();
+            let fut = serve(core, 0, stream, addr);
+            let size = std::mem::size_of_val(&fut);
+            println!("connection future: {size} bytes");
+            assert!(size <= 1024, "connection future grew to {size} bytes");
+        });
+    }
 }

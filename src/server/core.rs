@@ -20,7 +20,9 @@ use crate::proto::http1::HeadLimits;
 use crate::route::Table;
 use crate::server::Deployed;
 use crate::server::bufpool::BufPool;
+use crate::server::idle::IdleTimers;
 use crate::server::notify::Notify;
+use crate::server::slab::FutureSlab;
 use crate::upstream::Pools;
 
 /// One listener as a worker sees it.
@@ -98,10 +100,14 @@ pub struct Core {
     pub addrs: Vec<SocketAddr>,
     active: RefCell<Rc<Active>>,
     pub bufs: BufPool,
+    /// Blocks for per-request futures (see `slab`).
+    pub futures: FutureSlab,
     pub date: DateCache,
     pub ids: IdGen,
     /// Coarse monotonic clock, refreshed by the housekeeping tick.
     pub now: Cell<Instant>,
+    /// Keep-alive deadlines of idle connections, expired by the tick.
+    pub idle: IdleTimers,
     /// Fired when the worker starts draining (graceful shutdown).
     pub draining: Notify,
     /// Open client connections on this worker.
@@ -120,9 +126,11 @@ impl Core {
             addrs,
             active: RefCell::new(Rc::new(active)),
             bufs: BufPool::default(),
+            futures: FutureSlab::default(),
             date: DateCache::default(),
             ids: IdGen::new(seed),
             now: Cell::new(Instant::now()),
+            idle: IdleTimers::default(),
             draining: Notify::new(),
             connections: Cell::new(0),
         }

@@ -16,8 +16,10 @@ pub mod bufpool;
 pub mod conn;
 pub mod control;
 pub mod core;
+pub mod idle;
 pub mod io;
 pub mod notify;
+pub mod slab;
 mod worker;
 
 use std::net::SocketAddr;

@@ -109,6 +109,7 @@ async fn serve(ctx: WorkerCtx) -> Result<(), String> {
         let now = Instant::now();
         core.now.set(now);
         core.date.refresh();
+        core.idle.expire(now);
         if shared.generation() != core.active().generation {
             // Build the new derived state, then switch between requests.
             let (generation, deployed) = shared.current();
