@@ -170,5 +170,5 @@ fn report(errors: &[String]) -> ExitCode {
 }
 
 fn route_count(gw: &Gateway) -> usize {
-    gw.apis.iter().map(|a| a.routes.len()).sum()
+    gw.route_count()
 }

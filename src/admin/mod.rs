@@ -228,6 +228,6 @@ fn status_json(shared: &Shared) -> String {
 fn stage_rows(api: &crate::config::Api) -> Vec<(String, String)> {
     api.stages
         .iter()
-        .map(|s| (s.clone(), "current".to_string()))
+        .map(|s| (s.name.clone(), api.deployments[s.deployment].name.clone()))
         .collect()
 }

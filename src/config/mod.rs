@@ -4,7 +4,9 @@
 //!
 //! Guarantees: a [`Gateway`] returned by [`load`] is internally consistent
 //! (every index points at an existing element, route keys are well formed and
-//! do not conflict, templates reference only parameters their route has).
+//! do not conflict, templates reference only parameters their route has,
+//! stage variables are substituted: each stage and canary points at a route
+//! set resolved for its own variables).
 //! [`load`] reports every error it finds, each as `file:line:column: what`,
 //! sorted by position (a file that does not parse, or does not fit the schema's
 //! types, gives one error: where parsing stopped).
@@ -43,8 +45,24 @@
 //!   - name: shop                # unique
 //!     protocol: http            # http (HTTP API, default) | rest (REST API)
 //!     listeners: [main]         # optional; default: every listener
-//!     stages: [prod]            # at least one; letters, digits, _ - ; or $default (no path
-//!                               # prefix). Two APIs sharing a listener may not share a stage.
+//!     stages:                   # at least one; names: letters, digits, _ - ; or $default
+//!                               # (no path prefix). Two APIs sharing a listener may not
+//!                               # share a stage name.
+//!       - prod                  # short form: deployment `current`, no variables
+//!       - name: beta
+//!         deployment: v1        # default `current` (the `routes` below)
+//!         variables:            # stage variables: names [A-Za-z0-9_]+, values strings
+//!           backend: 127.0.0.1:9001
+//!           version: v2
+//!         deployment_header: false  # true: responses carry `x-tollgate-deployment: NAME`
+//!         canary:               # optional
+//!           percent: 10         # 0..=100 of the stage's requests, decimals allowed (0.5)
+//!           deployment: v2      # default `current`
+//!           stage_variables: {version: v3}  # override / extend the stage's variables
+//!           sticky: {header: x-canary}      # or {cookie: NAME}; optional
+//!     deployments:              # optional: named, frozen route sets (not `current`);
+//!       v1: {routes: [...]}     # names: letters, digits, . _ -
+//!       v2: {routes: [...]}
 //!     routes:
 //!       - route: GET /pets/{id} # METHOD /path, or $default
 //!         integration:
@@ -60,6 +78,12 @@
 //!           pass_host: false    # true: send the client's Host instead of the uri's authority
 //!       - route: $default
 //!         integration: {type: http_proxy, uri: http://127.0.0.1:9000}
+//!
+//! domains:                      # optional: custom domain names
+//!   - name: api.example.com     # or *.example.com: any one more label; case-insensitive
+//!     mappings:                 # base path -> API/STAGE; at least one
+//!       "": shop/prod           # "": requests whose first segment is no other mapping's
+//!       v2: shop/beta           # one segment of letters, digits and $-_.+!*'()
 //! ```
 //!
 //! **Route keys.** `METHOD /path` or exactly `$default`. METHOD is `GET`,
@@ -80,10 +104,45 @@
 //! `host:port` with default settings (one per distinct spelling). The
 //! authority as written is the `Host` header sent (unless `pass_host`). A URI
 //! with no path, or path `/`, and no query forwards the request's whole path
-//! as it came, stage prefix included (as API Gateway's HTTP APIs do); any other path and query (`http://b?x=1` counts
+//! as it came, stage prefix (or custom domain base path) included (as API
+//! Gateway's HTTP APIs do); any other path and query (`http://b?x=1` counts
 //! as `/?x=1`) is a template: `{name}` is replaced by the route's parameter
 //! `name` (`{proxy}` for `{proxy+}`), which must exist — a `$default` route
 //! has none. The request's query string is appended after the URI's own.
+//!
+//! **Deployments and stages.** An API's `routes` are its working deployment,
+//! named `current`; `deployments` adds named route sets (same route syntax,
+//! each checked on its own). Each stage runs one deployment (`current` unless
+//! it names another) under its path prefix, `$default` without one. A
+//! deployment's id is a hash of its routes as written, so equal routes have
+//! equal ids.
+//!
+//! **Stage variables.** `${stageVariables.NAME}` is replaced by the stage's
+//! value in an `http_proxy` `uri` (anywhere: the authority, so a variable can
+//! name an upstream or a literal `host:port`, the path and the query) and in
+//! mock `headers` values and `body`. Substitution happens once, when the
+//! file loads, for each stage and canary that runs the deployment; the result
+//! is then checked like any route (an upstream a value names must exist). A
+//! name the stage does not define is an error at the uri, header or body that
+//! uses it. Other `${...}` text is left alone. A deployment that no stage runs
+//! is checked without variables.
+//!
+//! **Canary.** `percent` of a stage's requests run the canary's deployment
+//! with the stage's variables overridden and extended by `stage_variables`.
+//! Each request is decided by a hash of its request id, or, with `sticky`, of
+//! the named header's (or cookie's) value when the request has one, so a
+//! client that sends it stays on one side. `deployment_header: true` shows
+//! which side served in `x-tollgate-deployment`.
+//!
+//! **Custom domains.** A request whose `Host` (port ignored) is a domain is
+//! routed by the domain's mappings instead of stage prefixes: a first path
+//! segment that is a mapped base path picks that API stage and is removed
+//! before route matching; otherwise the `""` mapping takes the whole path;
+//! otherwise the answer is `403 {"message":"Forbidden"}`. Exact names win over
+//! wildcards; `*.example.com` matches `a.example.com`, not `example.com` or
+//! `a.b.example.com`. Any other `Host` uses stage prefixes. A domain is served
+//! on every listener that serves one of its mapped APIs. Domain names are
+//! unique; mappings name an existing API and stage.
 //!
 //! **YAML note.** Inside flow collections (`{...}`, `[...]`) the characters
 //! `{ } [ ] ,` end an unquoted value, so quote route keys and URIs with
@@ -96,11 +155,16 @@ use std::time::Duration;
 
 pub use crate::proto::http1::Method;
 
+mod domains;
 mod model;
 mod resolve;
 mod routes;
 #[cfg(test)]
+mod stage_tests;
+mod stages;
+#[cfg(test)]
 mod tests;
+mod vars;
 
 use resolve::Errors;
 use serde_saphyr::MessageFormatter;
@@ -131,6 +195,30 @@ pub struct Gateway {
     pub limits: Limits,
     pub upstreams: Vec<Upstream>,
     pub apis: Vec<Api>,
+    /// Custom domains with their base path mappings.
+    pub domains: Vec<Domain>,
+}
+
+impl Gateway {
+    /// Routes as written: each deployment of each API counted once, however
+    /// many stages run it.
+    pub fn route_count(&self) -> usize {
+        self.apis
+            .iter()
+            .map(|a| {
+                let mut names: Vec<&str> = Vec::new();
+                a.deployments
+                    .iter()
+                    .filter(|d| {
+                        let new = !names.contains(&d.name.as_str());
+                        names.push(&d.name);
+                        new
+                    })
+                    .map(|d| d.routes.len())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -191,9 +279,98 @@ pub struct Api {
     pub protocol: Protocol,
     /// Indexes into `Gateway::listeners` this API is served on (all when not configured).
     pub listeners: Vec<usize>,
-    /// Stage names; `$default` has no path prefix.
-    pub stages: Vec<String>,
+    /// In file order; `$default` has no path prefix.
+    pub stages: Vec<Stage>,
+    /// The route sets stages and canaries run: one per deployment and the
+    /// values of the stage variables its routes use, substituted. Only
+    /// deployments some stage or canary uses are here.
+    pub deployments: Vec<Deployment>,
+}
+
+impl Api {
+    /// The stage named `name`.
+    pub fn stage(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name == name)
+    }
+}
+
+/// A deployment's routes with one stage's variables substituted.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Deployment {
+    /// `current` (the API's own `routes`) or a key of its `deployments`.
+    pub name: String,
+    /// 8 hex digits of a hash of the routes as written (before substitution):
+    /// the same routes give the same id, run after run.
+    pub id: String,
     pub routes: Vec<Route>,
+}
+
+/// A stage: a name (the path prefix, none for `$default`), the deployment it
+/// runs and its variables, and optionally a canary.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Stage {
+    pub name: String,
+    /// Stage variables, sorted by name. Already substituted into the routes
+    /// of `deployment`; kept for integrations that pass them on.
+    pub variables: Vec<(String, String)>,
+    /// Index into `Api::deployments`.
+    pub deployment: usize,
+    pub canary: Option<Canary>,
+    /// Responses carry `x-tollgate-deployment: <deployment name>`.
+    pub deployment_header: bool,
+    pub settings: StageSettings,
+}
+
+/// Per-stage settings. Empty for now: throttling, access logging and the
+/// response cache add their fields here (their issues fill them in).
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+pub struct StageSettings {}
+
+/// A share of a stage's requests that runs another deployment, with its own
+/// variables.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Canary {
+    /// 0.0..=100.0: the share of requests, chosen per request (see
+    /// `route::canary_pick`).
+    pub percent: f64,
+    /// Index into `Api::deployments`.
+    pub deployment: usize,
+    /// The stage's variables with the canary's overrides and additions, sorted by name.
+    pub variables: Vec<(String, String)>,
+    /// Choose by this header's or cookie's value instead of the request id,
+    /// so one client keeps its side.
+    pub sticky: Option<Sticky>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum Sticky {
+    /// A request header's value (name lower-case; matched case-insensitively).
+    Header(String),
+    /// The value of this cookie in the `Cookie` header (name as written; matched exactly).
+    Cookie(String),
+}
+
+/// A custom domain: requests whose `Host` is this name go to the API stage
+/// their first path segment (the base path) maps to.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Domain {
+    /// Lower-case; `*.example.com` for a wildcard (any one more label).
+    pub name: String,
+    /// In file order.
+    pub mappings: Vec<BasePathMapping>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct BasePathMapping {
+    /// One path segment, or empty for requests whose first segment is no
+    /// other mapping's (the base path is then not stripped).
+    pub base_path: String,
+    /// Index into `Gateway::apis`.
+    pub api: usize,
+    /// Index into that API's stages.
+    pub stage: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -328,6 +505,11 @@ pub fn load_str(file: &str, text: &str) -> Result<Gateway, Vec<ConfigError>> {
     if errors.list.is_empty() {
         Ok(gateway)
     } else {
+        // A deployment resolved for several stages may repeat an error.
+        let mut seen = std::collections::HashSet::new();
+        errors
+            .list
+            .retain(|e| seen.insert((e.line, e.column, e.message.clone())));
         errors.list.sort_by_key(|e| (e.line, e.column));
         Err(errors.list)
     }

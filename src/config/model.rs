@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
 pub(crate) type S<T> = Spanned<T>;
 
@@ -25,6 +25,8 @@ pub(crate) struct RawGateway {
     pub upstreams: OrderedMap<RawUpstream>,
     #[serde(default)]
     pub apis: Vec<RawApi>,
+    #[serde(default)]
+    pub domains: Vec<RawDomain>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,9 +77,100 @@ pub(crate) struct RawApi {
     pub name: S<String>,
     pub protocol: Option<S<RawProtocol>>,
     pub listeners: Option<S<Vec<S<String>>>>,
-    pub stages: S<Vec<S<String>>>,
+    pub stages: S<Vec<S<RawStage>>>,
+    /// The working routes: the deployment named `current`.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    /// Named, frozen route sets.
+    #[serde(default)]
+    pub deployments: OrderedMap<RawDeployment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDeployment {
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+/// A stage: its name alone (`- prod`: deployment `current`, no variables),
+/// or the whole mapping.
+#[derive(Debug)]
+pub(crate) enum RawStage {
+    Short(String),
+    Full(Box<RawStageFull>),
+}
+
+impl RawStage {
+    /// The stage's name and where it is written (`at` is the stage's own place).
+    pub(crate) fn name<'a>(&'a self, at: &'a Location) -> (&'a str, &'a Location) {
+        match self {
+            RawStage::Short(n) => (n, at),
+            RawStage::Full(f) => (&f.name.value, &f.name.referenced),
+        }
+    }
+
+    pub(crate) fn full(&self) -> Option<&RawStageFull> {
+        match self {
+            RawStage::Short(_) => None,
+            RawStage::Full(f) => Some(f),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawStage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V_;
+        impl<'de> Visitor<'de> for V_ {
+            type Value = RawStage;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a stage name, or a mapping with `name`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawStage, E> {
+                Ok(RawStage::Short(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawStage, A::Error> {
+                RawStageFull::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|f| RawStage::Full(Box::new(f)))
+            }
+        }
+        d.deserialize_any(V_)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStageFull {
+    pub name: S<String>,
+    pub deployment: Option<S<String>>,
+    pub variables: Option<S<OrderedMap<S<String>>>>,
+    pub deployment_header: Option<S<bool>>,
+    pub canary: Option<S<RawCanary>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCanary {
+    pub percent: S<f64>,
+    pub deployment: Option<S<String>>,
+    pub stage_variables: Option<S<OrderedMap<S<String>>>>,
+    pub sticky: Option<S<RawSticky>>,
+}
+
+/// `{header: NAME}` or `{cookie: NAME}`; `resolve` wants exactly one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSticky {
+    pub header: Option<S<String>>,
+    pub cookie: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDomain {
+    pub name: S<String>,
+    /// Base path → `api/stage`.
+    pub mappings: S<OrderedMap<S<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

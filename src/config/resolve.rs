@@ -4,15 +4,17 @@
 //!
 //! Guarantees: checking goes on after an error, so one run reports them all;
 //! the returned `Gateway` is only used when no error was recorded. Does not:
-//! parse text (see `load_str`) or look inside routes (see `routes`).
+//! parse text (see `load_str`), look inside stages and routes (see `stages`
+//! and `routes`) or custom domains (see `domains`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use serde_saphyr::Location;
 
+use super::domains::resolve_domains;
 use super::model::{RawApi, RawBalance, RawGateway, RawLimits, RawProtocol, RawUpstream, S};
-use super::routes::resolve_routes;
+use super::stages::resolve_stages;
 use super::{Api, Balance, ConfigError, Gateway, Limits, Listener, Protocol, Upstream};
 
 /// Errors found so far, each with its place in the file.
@@ -175,11 +177,13 @@ pub(crate) fn resolve(raw: &RawGateway, errors: &mut Errors) -> Gateway {
         ));
     }
     check_stage_clashes(raw, &apis, &listeners, errors);
+    let domains = resolve_domains(&raw.domains, &apis, errors);
     Gateway {
         listeners,
         limits,
         upstreams: upstreams.list,
         apis,
+        domains,
     }
 }
 
@@ -318,23 +322,6 @@ fn resolve_upstream(
     set.list.push(up);
 }
 
-fn check_stage_name(stage: &S<String>, errors: &mut Errors) {
-    let name = &stage.value;
-    let ok = name == "$default"
-        || (!name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
-    if !ok {
-        errors.at(
-            &stage.referenced,
-            format!(
-                "stage name `{name}` may use only letters, digits, `_` and `-` (or be `$default`)"
-            ),
-        );
-    }
-}
-
 fn resolve_api(
     raw: &RawApi,
     listeners: &[super::model::RawListener],
@@ -367,29 +354,13 @@ fn resolve_api(
             }
         }
     }
-    let stages = &raw.stages.value;
-    if stages.is_empty() {
-        errors.at(&raw.stages.referenced, "`stages` needs at least one stage");
-    }
-    for (i, s) in stages.iter().enumerate() {
-        check_stage_name(s, errors);
-        if let Some(first) = stages[..i].iter().find(|o| o.value == s.value) {
-            errors.at(
-                &s.referenced,
-                format!(
-                    "stage `{}` is already listed at {}",
-                    s.value,
-                    place(&first.referenced)
-                ),
-            );
-        }
-    }
+    let (stages, deployments) = resolve_stages(raw, upstreams, errors);
     Api {
         name: raw.name.value.clone(),
         protocol,
         listeners: served,
-        stages: stages.iter().map(|s| s.value.clone()).collect(),
-        routes: resolve_routes(&raw.routes, upstreams, errors),
+        stages,
+        deployments,
     }
 }
 
@@ -403,23 +374,24 @@ fn check_stage_clashes(
 ) {
     for (i, api) in apis.iter().enumerate() {
         for stage in &raw.apis[i].stages.value {
+            let (name, at) = stage.value.name(&stage.referenced);
             let clash = apis[..i].iter().enumerate().find_map(|(j, other)| {
                 let shared = api.listeners.iter().find(|l| other.listeners.contains(l))?;
                 let theirs = raw.apis[j]
                     .stages
                     .value
                     .iter()
-                    .find(|s| s.value == stage.value)?;
-                Some((other, theirs, *shared))
+                    .map(|s| s.value.name(&s.referenced))
+                    .find(|(n, _)| *n == name)?;
+                Some((other, theirs.1, *shared))
             });
             if let Some((other, theirs, listener)) = clash {
                 errors.at(
-                    &stage.referenced,
+                    at,
                     format!(
-                        "stage `{}` is also served by API `{}` at {} on listener `{}`; the listener could not tell them apart",
-                        stage.value,
+                        "stage `{name}` is also served by API `{}` at {} on listener `{}`; the listener could not tell them apart",
                         other.name,
-                        place(&theirs.referenced),
+                        place(theirs),
                         listeners.get(listener).map_or("?", |l| l.name.as_str()),
                     ),
                 );

@@ -1,15 +1,23 @@
-//! One API's routes: route keys parsed and checked for conflicts, and
-//! integrations resolved (mock responses, `http_proxy` URIs into upstream
+//! One deployment's routes: route keys parsed and checked for conflicts
+//! (once per deployment), and integrations resolved with one stage's
+//! variables substituted (mock responses, `http_proxy` URIs into upstream
 //! indexes and path templates).
 //!
 //! Guarantees: route keys that reach the [`Route`] list are well formed and
 //! pairwise distinct, and no two differ only in parameter names; a template
-//! names only parameters of its route. Does not: match requests (see `route`).
+//! names only parameters of its route; no `${stageVariables.…}` reference is
+//! left in a resolved route. Checking is linear in the number of routes.
+//! Does not: match requests (see `route`) or choose the variables (see `stages`).
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::time::Duration;
+
+use serde_saphyr::Location;
 
 use super::model::{IntegrationType, RawIntegration, RawRoute, S};
 use super::resolve::{Errors, UpstreamSet, place};
+use super::vars::Vars;
 use super::{HttpProxy, Integration, Method, Mock, Route, RouteKey, Template, TemplatePart};
 use crate::route::{Segment, check_route_path, is_param_name, param_names, segments};
 
@@ -27,7 +35,7 @@ const METHODS: [(&str, Method); 9] = [
 ];
 
 /// RFC 9110 `tchar`.
-fn is_tchar(b: u8) -> bool {
+pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
@@ -78,58 +86,78 @@ fn shape(path: &str) -> String {
     out
 }
 
-pub(crate) fn resolve_routes(
-    raws: &[RawRoute],
-    upstreams: &mut UpstreamSet,
-    errors: &mut Errors,
-) -> Vec<Route> {
-    // (key, its shape, where it was written), for the conflict checks.
-    let mut seen: Vec<(RouteKey, String, &S<String>)> = Vec::new();
-    let mut routes = Vec::new();
+/// The route keys of one deployment, parsed and checked for conflicts (each
+/// error reported once, however many stages run the deployment): one entry
+/// per raw route, `None` where the key is malformed.
+pub(crate) fn route_keys(raws: &[RawRoute], errors: &mut Errors) -> Vec<Option<RouteKey>> {
+    // Keys seen so far by shape, with where they were written, for the
+    // conflict checks (only keys of one shape can conflict).
+    let mut seen: HashMap<String, Vec<(RouteKey, &S<String>)>> = HashMap::new();
+    let mut default_at: Option<&S<String>> = None;
+    let mut keys = Vec::with_capacity(raws.len());
     for raw in raws {
         let key = match parse_route_key(&raw.route.value) {
             Ok(k) => k,
             Err(e) => {
                 errors.at(&raw.route.referenced, e);
-                resolve_integration(&raw.integration, None, upstreams, errors);
+                keys.push(None);
                 continue;
             }
         };
-        let key_shape = match &key {
-            RouteKey::Default => String::new(),
-            RouteKey::Path { path, .. } => shape(path),
-        };
-        if let Some(msg) = conflict(&key, &key_shape, &seen) {
-            errors.at(&raw.route.referenced, msg);
+        match &key {
+            RouteKey::Default => match default_at {
+                Some(first) => errors.at(
+                    &raw.route.referenced,
+                    format!(
+                        "a second `$default` route; the first is at {}",
+                        place(&first.referenced)
+                    ),
+                ),
+                None => default_at = Some(&raw.route),
+            },
+            RouteKey::Path { path, .. } => {
+                let same_shape = seen.entry(shape(path)).or_default();
+                if let Some(msg) = conflict(&key, same_shape) {
+                    errors.at(&raw.route.referenced, msg);
+                }
+                same_shape.push((key.clone(), &raw.route));
+            }
         }
-        let integration = resolve_integration(&raw.integration, Some(&key), upstreams, errors);
-        seen.push((key.clone(), key_shape, &raw.route));
-        if let Some(integration) = integration {
-            routes.push(Route { key, integration });
+        keys.push(Some(key));
+    }
+    keys
+}
+
+/// The routes of one deployment with `vars` substituted: the integrations
+/// of the routes whose key (from [`route_keys`]) is good. Routes with a
+/// malformed key are still checked, but not kept.
+pub(crate) fn resolve_routes(
+    raws: &[RawRoute],
+    keys: &[Option<RouteKey>],
+    vars: &Vars<'_>,
+    upstreams: &mut UpstreamSet,
+    errors: &mut Errors,
+) -> Vec<Route> {
+    let mut routes = Vec::with_capacity(raws.len());
+    for (raw, key) in raws.iter().zip(keys) {
+        let integration =
+            resolve_integration(&raw.integration, key.as_ref(), vars, upstreams, errors);
+        if let (Some(key), Some(integration)) = (key, integration) {
+            routes.push(Route {
+                key: key.clone(),
+                integration,
+            });
         }
     }
     routes
 }
 
-fn conflict(
-    key: &RouteKey,
-    key_shape: &str,
-    seen: &[(RouteKey, String, &S<String>)],
-) -> Option<String> {
-    for (other, other_shape, at) in seen {
-        let (a, b) = match (key, other) {
-            (RouteKey::Default, RouteKey::Default) => {
-                return Some(format!(
-                    "a second `$default` route; the first is at {}",
-                    place(&at.referenced)
-                ));
-            }
-            (RouteKey::Path { path: a, .. }, RouteKey::Path { path: b, .. }) => (a, b),
-            _ => continue,
-        };
-        if key_shape != other_shape {
+/// Whether `key` conflicts with an earlier key of the same shape.
+fn conflict(key: &RouteKey, same_shape: &[(RouteKey, &S<String>)]) -> Option<String> {
+    for (other, at) in same_shape {
+        let (RouteKey::Path { path: a, .. }, RouteKey::Path { path: b, .. }) = (key, other) else {
             continue;
-        }
+        };
         if key == other {
             return Some(format!(
                 "route `{key}` is already defined at {}",
@@ -153,6 +181,7 @@ fn conflict(
 fn resolve_integration(
     raw: &S<RawIntegration>,
     key: Option<&RouteKey>,
+    vars: &Vars<'_>,
     upstreams: &mut UpstreamSet,
     errors: &mut Errors,
 ) -> Option<Integration> {
@@ -183,7 +212,7 @@ fn resolve_integration(
                 "pass_host",
                 errors,
             );
-            resolve_mock(i, errors).map(Integration::Mock)
+            resolve_mock(i, vars, errors).map(Integration::Mock)
         }
         IntegrationType::HttpProxy => {
             refuse(i.status.as_ref().map(|s| &s.referenced), "status", errors);
@@ -201,7 +230,7 @@ fn resolve_integration(
                     29_000
                 }
             };
-            let (upstream, path, host_header) = resolve_uri(uri, key, upstreams, errors)?;
+            let (upstream, path, host_header) = resolve_uri(uri, key, vars, upstreams, errors)?;
             Some(Integration::HttpProxy(HttpProxy {
                 upstream,
                 path,
@@ -213,7 +242,7 @@ fn resolve_integration(
     }
 }
 
-fn resolve_mock(i: &RawIntegration, errors: &mut Errors) -> Option<Mock> {
+fn resolve_mock(i: &RawIntegration, vars: &Vars<'_>, errors: &mut Errors) -> Option<Mock> {
     let status = match &i.status {
         None => 200,
         Some(s) => match u16::try_from(s.value) {
@@ -232,26 +261,37 @@ fn resolve_mock(i: &RawIntegration, errors: &mut Errors) -> Option<Mock> {
                 format!("`{}` is not a valid header name", name.value),
             );
         }
-        if value
-            .value
-            .bytes()
-            .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
-        {
+        let text = match vars.apply(&value.value) {
+            Ok(Some(t)) => t,
+            Ok(None) => Cow::Borrowed(value.value.as_str()),
+            Err(e) => {
+                errors.at(&value.referenced, e);
+                continue;
+            }
+        };
+        if text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
             errors.at(
                 &value.referenced,
                 "a header value may not contain control characters (line breaks included)",
             );
         }
-        headers.push((name.value.clone(), value.value.clone()));
+        headers.push((name.value.clone(), text.into_owned()));
     }
+    let body = match &i.body {
+        None => Vec::new(),
+        Some(b) => match vars.apply(&b.value) {
+            Ok(Some(t)) => t.into_owned().into_bytes(),
+            Ok(None) => b.value.clone().into_bytes(),
+            Err(e) => {
+                errors.at(&b.referenced, e);
+                Vec::new()
+            }
+        },
+    };
     Some(Mock {
         status,
         headers,
-        body: i
-            .body
-            .as_ref()
-            .map(|b| b.value.clone().into_bytes())
-            .unwrap_or_default(),
+        body,
     })
 }
 
@@ -259,11 +299,41 @@ fn resolve_mock(i: &RawIntegration, errors: &mut Errors) -> Option<Mock> {
 fn resolve_uri(
     uri: &S<String>,
     key: Option<&RouteKey>,
+    vars: &Vars<'_>,
     upstreams: &mut UpstreamSet,
     errors: &mut Errors,
 ) -> Option<(usize, Option<Template>, String)> {
     let at = &uri.referenced;
-    let text = uri.value.as_str();
+    let text = match vars.apply(&uri.value) {
+        Ok(Some(t)) => t,
+        // A deployment no stage runs: its host may be a variable; nothing more to check.
+        Ok(None) => return None,
+        Err(e) => {
+            errors.at(at, e);
+            return None;
+        }
+    };
+    let before = errors.list.len();
+    let resolved = resolve_uri_text(&text, at, key, upstreams, errors);
+    if let Cow::Owned(text) = &text {
+        // Say what the substituted uri reads: the error may lie in a value.
+        for e in &mut errors.list[before..] {
+            e.message.push_str(&format!(
+                " (with the variables of {}: `{text}`)",
+                vars.owner
+            ));
+        }
+    }
+    resolved
+}
+
+fn resolve_uri_text(
+    text: &str,
+    at: &Location,
+    key: Option<&RouteKey>,
+    upstreams: &mut UpstreamSet,
+    errors: &mut Errors,
+) -> Option<(usize, Option<Template>, String)> {
     let scheme_end = text.find("://").map(|i| i + 3).unwrap_or(0);
     let scheme = text[..scheme_end].to_ascii_lowercase();
     if scheme == "https://" {
@@ -385,7 +455,7 @@ pub(crate) fn parse_template(text: &str) -> Result<Template, String> {
 fn check_template_params(
     t: &Template,
     key: Option<&RouteKey>,
-    at: &serde_saphyr::Location,
+    at: &Location,
     errors: &mut Errors,
 ) -> bool {
     let mut ok = true;

@@ -33,6 +33,15 @@ fn assert_one(errs: &[ConfigError], line: u64, column: u64, text: &str) {
     assert!(e.message.contains(text), "{e}");
 }
 
+/// The routes an API's first stage runs.
+fn routes(api: &Api) -> &[Route] {
+    &api.deployments[api.stages[0].deployment].routes
+}
+
+fn stage_names(api: &Api) -> Vec<&str> {
+    api.stages.iter().map(|s| s.name.as_str()).collect()
+}
+
 const MINIMAL: &str = "listeners: [{name: main, address: 127.0.0.1:0}]\n";
 
 #[test]
@@ -46,22 +55,21 @@ fn example_config_loads() {
     assert_eq!(gw.upstreams[0].targets[0].to_string(), "127.0.0.1:9000");
     assert_eq!(gw.apis.len(), 2);
     let pets = &gw.apis[0];
-    assert_eq!(
-        (pets.protocol, pets.stages.as_slice()),
-        (Protocol::Http, &["prod".to_owned()][..])
-    );
+    assert_eq!(pets.protocol, Protocol::Http);
+    assert_eq!(stage_names(pets), ["prod", "beta"]);
     assert_eq!(pets.listeners, [0]);
-    let keys: Vec<String> = pets.routes.iter().map(|r| r.key.to_string()).collect();
+    let keys: Vec<String> = routes(pets).iter().map(|r| r.key.to_string()).collect();
     assert_eq!(
         keys,
         [
             "GET /pets/{id}",
             "GET /pets",
+            "GET /hello",
             "ANY /files/{proxy+}",
             "$default"
         ]
     );
-    let Integration::Mock(m) = &pets.routes[0].integration else {
+    let Integration::Mock(m) = &routes(pets)[0].integration else {
         panic!()
     };
     assert_eq!(m.status, 200);
@@ -70,7 +78,7 @@ fn example_config_loads() {
         [("content-type".to_owned(), "application/json".to_owned())]
     );
     assert!(m.body.starts_with(b"{\"id\":\"7\""));
-    let Integration::HttpProxy(files) = &pets.routes[2].integration else {
+    let Integration::HttpProxy(files) = &routes(pets)[3].integration else {
         panic!()
     };
     assert_eq!(files.upstream, 0);
@@ -84,12 +92,52 @@ fn example_config_loads() {
             ]
         })
     );
-    let Integration::HttpProxy(dflt) = &pets.routes[3].integration else {
+    let Integration::HttpProxy(dflt) = &routes(pets)[4].integration else {
         panic!()
     };
     assert_eq!(dflt.path, None);
+    // prod and beta run `current` with their own greeting; beta's canary
+    // runs `next` with the canary's.
+    let [prod, beta] = &pets.stages[..] else {
+        panic!("{:?}", pets.stages)
+    };
+    let hello = |d: usize| {
+        let Integration::Mock(m) = &pets.deployments[d].routes[2].integration else {
+            panic!()
+        };
+        String::from_utf8(m.body.clone()).unwrap()
+    };
+    assert_eq!(hello(prod.deployment), "hello from prod\n");
+    assert_eq!(hello(beta.deployment), "hello from beta\n");
+    assert!(!prod.deployment_header && beta.deployment_header);
+    let canary = beta.canary.as_ref().unwrap();
+    assert_eq!(canary.percent, 10.0);
+    assert_eq!(canary.sticky, Some(Sticky::Header("x-canary".into())));
+    let next = &pets.deployments[canary.deployment];
+    assert_eq!(next.name, "next");
+    let Integration::Mock(m) = &next.routes[1].integration else {
+        panic!()
+    };
+    assert_eq!(m.body, b"hello from the canary\n");
+    assert_eq!(
+        canary.variables,
+        [
+            ("backend".to_owned(), "backend".to_owned()),
+            ("greeting".to_owned(), "hello from the canary".to_owned())
+        ]
+    );
     assert_eq!(gw.apis[1].protocol, Protocol::Rest);
-    assert_eq!(gw.apis[1].stages, ["v1"]);
+    assert_eq!(stage_names(&gw.apis[1]), ["v1"]);
+    let names: Vec<&str> = gw.domains.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["api.example.com", "*.pets.example.com"]);
+    assert_eq!(
+        gw.domains[0].mappings[1],
+        BasePathMapping {
+            base_path: "beta".into(),
+            api: 0,
+            stage: 1
+        }
+    );
 }
 
 #[test]
@@ -97,8 +145,8 @@ fn bench_config_loads() {
     let gw = load(&root().join("bench/gateway.yaml")).unwrap();
     assert_eq!(gw.listeners[0].address.to_string(), "127.0.0.1:8090");
     let api = &gw.apis[0];
-    assert_eq!(api.stages, ["$default"]);
-    let Integration::Mock(m) = &api.routes[0].integration else {
+    assert_eq!(stage_names(api), ["$default"]);
+    let Integration::Mock(m) = &routes(api)[0].integration else {
         panic!()
     };
     assert_eq!((m.status, m.body.as_slice()), (200, &b"ok"[..]));
@@ -106,8 +154,8 @@ fn bench_config_loads() {
         m.headers,
         [("content-type".to_owned(), "text/plain".to_owned())]
     );
-    assert_eq!(api.routes[1].key, RouteKey::Default);
-    let Integration::HttpProxy(p) = &api.routes[1].integration else {
+    assert_eq!(routes(api)[1].key, RouteKey::Default);
+    let Integration::HttpProxy(p) = &routes(api)[1].integration else {
         panic!()
     };
     // A literal host:port adds an implicit upstream named after it.
@@ -159,7 +207,7 @@ fn route_keys_resolve() {
         ),
     )
     .unwrap();
-    let keys: Vec<&RouteKey> = gw.apis[0].routes.iter().map(|r| &r.key).collect();
+    let keys: Vec<&RouteKey> = routes(&gw.apis[0]).iter().map(|r| &r.key).collect();
     let path = |m: Option<Method>, name: &str, p: &str| RouteKey::Path {
         method: m,
         method_name: name.into(),
@@ -192,7 +240,7 @@ fn uri_templates_and_implicit_upstreams() {
     )
     .unwrap();
     assert_eq!(gw.upstreams.len(), 1, "one implicit upstream, shared");
-    let Integration::HttpProxy(p) = &gw.apis[0].routes[0].integration else {
+    let Integration::HttpProxy(p) = &routes(&gw.apis[0])[0].integration else {
         panic!()
     };
     let lit = |s: &str| TemplatePart::Literal(s.into());
@@ -210,11 +258,11 @@ fn uri_templates_and_implicit_upstreams() {
     );
     assert!(p.pass_host);
     assert_eq!(p.timeout, Duration::from_millis(50));
-    let Integration::HttpProxy(q) = &gw.apis[0].routes[1].integration else {
+    let Integration::HttpProxy(q) = &routes(&gw.apis[0])[1].integration else {
         panic!()
     };
     assert_eq!(q.path.as_ref().unwrap().parts, [lit("/?a=b")]);
-    let Integration::HttpProxy(r) = &gw.apis[0].routes[2].integration else {
+    let Integration::HttpProxy(r) = &routes(&gw.apis[0])[2].integration else {
         panic!()
     };
     assert_eq!(r.path, None);
@@ -229,7 +277,7 @@ fn json_config_loads() {
   ]}]
 }"#;
     let gw = load_str("gw.json", text).unwrap();
-    let Integration::Mock(m) = &gw.apis[0].routes[0].integration else {
+    let Integration::Mock(m) = &routes(&gw.apis[0])[0].integration else {
         panic!()
     };
     assert_eq!(m.status, 201);

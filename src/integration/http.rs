@@ -48,7 +48,7 @@ pub async fn proxy(
     ex: &Exchange,
     client: &mut TcpStream,
     bufs: &mut Bufs,
-    req: &Request,
+    req: &Request<'_>,
     hp: &HttpProxy,
 ) -> bool {
     let active = &*ex.active;
@@ -112,7 +112,7 @@ async fn send(
     active: &Active,
     client: &mut TcpStream,
     bufs: &mut Bufs,
-    req: &Request,
+    req: &Request<'_>,
     hp: &HttpProxy,
     body: &mut BodyReader,
     replayable: bool,
@@ -301,7 +301,7 @@ async fn relay_response(
     client: &mut TcpStream,
     up: &mut TcpStream,
     bufs: &mut Bufs,
-    req: &Request,
+    req: &Request<'_>,
     timeout: Duration,
 ) -> (bool, bool) {
     let resp = &bufs.resp;
@@ -396,7 +396,7 @@ async fn fail(
     ex: &Exchange,
     client: &mut TcpStream,
     bufs: &mut Bufs,
-    req: &Request,
+    req: &Request<'_>,
     body: &BodyReader,
     f: Fail,
 ) -> bool {
@@ -497,7 +497,13 @@ fn copy_response_headers(
     }
 }
 
-fn build_request_head(core: &Core, ex: &Exchange, bufs: &mut Bufs, req: &Request, hp: &HttpProxy) {
+fn build_request_head(
+    core: &Core,
+    ex: &Exchange,
+    bufs: &mut Bufs,
+    req: &Request<'_>,
+    hp: &HttpProxy,
+) {
     let rd = &bufs.rd;
     let head = &bufs.head;
     let uw = &mut bufs.uw;

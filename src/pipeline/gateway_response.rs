@@ -19,6 +19,8 @@ pub enum GatewayResponse {
     ResourceNotFound,
     /// No resource or method (REST APIs): 403 Missing Authentication Token.
     MissingAuthenticationToken,
+    /// A custom domain has no mapping for the base path: 403 Forbidden.
+    Forbidden,
     /// The integration failed (refused, reset, malformed answer).
     IntegrationFailure,
     /// The integration did not answer in time.
@@ -47,6 +49,7 @@ impl GatewayResponse {
                 "Missing Authentication Token",
                 "MissingAuthenticationTokenException",
             ),
+            (Forbidden, _) => (403, "Forbidden", "ForbiddenException"),
             (IntegrationFailure, Http) => (500, "Internal Server Error", ""),
             (IntegrationFailure, Rest) => {
                 (502, "Internal server error", "InternalServerErrorException")
@@ -108,6 +111,7 @@ mod tests {
             http10: false,
             keep_alive: true,
             date: b"Sun, 06 Nov 1994 08:49:37 GMT",
+            deployment: None,
         };
         let mut out = Vec::new();
         GatewayResponse::MissingAuthenticationToken.write(&mut out, &c, false);
@@ -129,6 +133,7 @@ mod tests {
             http10: false,
             keep_alive: false,
             date: b"Sun, 06 Nov 1994 08:49:37 GMT",
+            deployment: None,
         };
         let mut out = Vec::new();
         GatewayResponse::ResourceNotFound.write(&mut out, &c, false);
@@ -138,5 +143,25 @@ mod tests {
         assert!(text.contains("apigw-requestid: "));
         assert!(text.contains("Connection: close\r\n"));
         assert!(text.ends_with("{\"message\":\"Not Found\"}"));
+    }
+
+    #[test]
+    fn forbidden_shape_and_deployment_header() {
+        let id = IdGen::new(1).uuid();
+        let c = Common {
+            protocol: Protocol::Rest,
+            request_id: &id,
+            http10: false,
+            keep_alive: true,
+            date: b"Sun, 06 Nov 1994 08:49:37 GMT",
+            deployment: Some("v2"),
+        };
+        let mut out = Vec::new();
+        GatewayResponse::Forbidden.write(&mut out, &c, false);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 403 Forbidden\r\n"));
+        assert!(text.contains("x-amzn-ErrorType: ForbiddenException\r\n"));
+        assert!(text.contains("x-tollgate-deployment: v2\r\n"));
+        assert!(text.ends_with("\r\n\r\n{\"message\":\"Forbidden\"}"));
     }
 }

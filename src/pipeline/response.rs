@@ -17,6 +17,8 @@ pub struct Common<'a> {
     pub keep_alive: bool,
     /// Current date text (IMF-fixdate).
     pub date: &'a [u8],
+    /// Sent as `x-tollgate-deployment` when set (the stage's `deployment_header`).
+    pub deployment: Option<&'a str>,
 }
 
 /// Reason phrase for a status code (RFC 9110 §15).
@@ -78,7 +80,8 @@ pub fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Date, the request id header and Connection management.
+/// Date, the request id header, the deployment header when asked for, and
+/// Connection management.
 pub fn common_headers(out: &mut Vec<u8>, c: &Common<'_>) {
     out.extend_from_slice(b"Date: ");
     out.extend_from_slice(c.date);
@@ -88,6 +91,9 @@ pub fn common_headers(out: &mut Vec<u8>, c: &Common<'_>) {
         Protocol::Rest => b"x-amzn-RequestId",
     };
     header(out, name, c.request_id.as_bytes());
+    if let Some(d) = c.deployment {
+        header(out, b"x-tollgate-deployment", d.as_bytes());
+    }
     if !c.keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if c.http10 {

@@ -5,11 +5,11 @@
 use super::*;
 use crate::config::{self, Gateway, RouteKey};
 
-fn gateway(yaml: &str) -> Gateway {
+pub(super) fn gateway(yaml: &str) -> Gateway {
     config::load_str("t.yaml", yaml).unwrap_or_else(|e| panic!("{e:#?}"))
 }
 
-fn method(name: &str) -> Method {
+pub(super) fn method(name: &str) -> Method {
     match name {
         "GET" => Method::Get,
         "HEAD" => Method::Head,
@@ -24,17 +24,17 @@ fn method(name: &str) -> Method {
     }
 }
 
-struct Fixture {
-    gw: Gateway,
-    table: Table,
-    params: Params,
+pub(super) struct Fixture {
+    pub(super) gw: Gateway,
+    pub(super) table: Table,
+    pub(super) params: Params,
 }
 
 impl Fixture {
-    fn new(yaml: &str) -> Fixture {
+    pub(super) fn new(yaml: &str) -> Fixture {
         Fixture::on(yaml, 0)
     }
-    fn on(yaml: &str, listener: usize) -> Fixture {
+    pub(super) fn on(yaml: &str, listener: usize) -> Fixture {
         let gw = gateway(yaml);
         let table = Table::build(&gw, listener);
         Fixture {
@@ -44,34 +44,61 @@ impl Fixture {
         }
     }
 
-    /// `"<api>/<stage> <route key> name=value …"`, or `NotFound(..)`.
-    fn route(&mut self, m: &str, path: &str) -> String {
-        match self
-            .table
-            .lookup(method(m), m.as_bytes(), path.as_bytes(), &mut self.params)
-        {
-            Lookup::NotFound(p) => format!("NotFound({p:?})"),
-            Lookup::Found(hit) => {
-                let api = &self.gw.apis[hit.api];
-                let mut out = format!(
-                    "{}/{} {}",
-                    api.name, api.stages[hit.stage], api.routes[hit.route].key
-                );
-                for (n, v) in self.params.iter() {
-                    out.push_str(&format!(" {n}={v}"));
+    /// Select and route as the pipeline does, in the stage's own deployment.
+    pub(super) fn lookup(
+        &mut self,
+        host: Option<&str>,
+        m: &str,
+        path: &str,
+    ) -> Result<Matched, String> {
+        match self.table.select(host.map(str::as_bytes), path.as_bytes()) {
+            Selected::NotFound(p) => Err(format!("NotFound({p:?})")),
+            Selected::Forbidden(p) => Err(format!("Forbidden({p:?})")),
+            Selected::Stage(sm) => {
+                let d = self.gw.apis[sm.api].stages[sm.stage].deployment;
+                let (name, path) = (m.as_bytes(), path.as_bytes());
+                match self
+                    .table
+                    .route(sm, d, method(m), name, path, &mut self.params)
+                {
+                    Lookup::Found(hit) => Ok(hit),
+                    Lookup::NotFound(p) => Err(format!("NotFound({p:?})")),
                 }
-                out
             }
         }
     }
 
-    fn rest_start(&mut self, m: &str, path: &str) -> usize {
-        match self
-            .table
-            .lookup(method(m), m.as_bytes(), path.as_bytes(), &mut self.params)
-        {
-            Lookup::Found(hit) => hit.rest_start,
-            Lookup::NotFound(p) => panic!("{path}: NotFound({p:?})"),
+    /// `"<api>/<stage> <route key> name=value …"`.
+    pub(super) fn describe(&self, hit: Matched) -> String {
+        let api = &self.gw.apis[hit.api];
+        let routes = &api.deployments[hit.deployment].routes;
+        let mut out = format!(
+            "{}/{} {}",
+            api.name, api.stages[hit.stage].name, routes[hit.route].key
+        );
+        for (n, v) in self.params.iter() {
+            out.push_str(&format!(" {n}={v}"));
+        }
+        out
+    }
+
+    /// `"<api>/<stage> <route key> name=value …"`, or `NotFound(..)`.
+    pub(super) fn route(&mut self, m: &str, path: &str) -> String {
+        self.on_host(None, m, path)
+    }
+
+    /// The same with a `Host` value.
+    pub(super) fn on_host(&mut self, host: Option<&str>, m: &str, path: &str) -> String {
+        match self.lookup(host, m, path) {
+            Ok(hit) => self.describe(hit),
+            Err(e) => e,
+        }
+    }
+
+    pub(super) fn rest_start(&mut self, m: &str, path: &str) -> usize {
+        match self.lookup(None, m, path) {
+            Ok(hit) => hit.rest_start,
+            Err(e) => panic!("{path}: {e}"),
         }
     }
 }

@@ -14,7 +14,7 @@
 //! the function for the part that holds it) that calls [`index`] for an
 //! index, or returns a sentence for anything else.
 
-use crate::config::{Api, Gateway, Integration, RouteKey, TemplatePart};
+use crate::config::{Api, Domain, Gateway, Integration, RouteKey, TemplatePart};
 use crate::route::check_route_path;
 
 /// The first broken invariant of `gw`, as a sentence.
@@ -30,6 +30,9 @@ pub fn check(gw: &Gateway) -> Result<(), String> {
     for api in &gw.apis {
         check_api(gw, api)?;
     }
+    for d in &gw.domains {
+        check_domain(gw, d)?;
+    }
     Ok(())
 }
 
@@ -41,7 +44,18 @@ fn check_api(gw: &Gateway, api: &Api) -> Result<(), String> {
     if api.stages.is_empty() {
         return Err(at("no stage"));
     }
-    for route in &api.routes {
+    for s in &api.stages {
+        let stage = |what: &str| at(&format!("stage `{}`: {what}", s.name));
+        index(&stage("deployment"), s.deployment, api.deployments.len())?;
+        if let Some(c) = &s.canary {
+            index(
+                &stage("canary deployment"),
+                c.deployment,
+                api.deployments.len(),
+            )?;
+        }
+    }
+    for route in api.deployments.iter().flat_map(|d| &d.routes) {
         let at = |what: &str| at(&format!("route `{}`: {what}", route.key));
         if let RouteKey::Path { path, .. } = &route.key {
             check_route_path(path).map_err(|e| at(&e))?;
@@ -89,6 +103,19 @@ fn field_text(what: &str, text: &str) -> Result<(), String> {
 
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn check_domain(gw: &Gateway, d: &Domain) -> Result<(), String> {
+    for m in &d.mappings {
+        let at = format!("domain `{}`: mapping `{}`", d.name, m.base_path);
+        index(&format!("{at}: api"), m.api, gw.apis.len())?;
+        index(
+            &format!("{at}: stage"),
+            m.stage,
+            gw.apis[m.api].stages.len(),
+        )?;
+    }
+    Ok(())
 }
 
 /// `what` (e.g. "api `shop`: listener") index `i` into a list of `len`.

@@ -251,7 +251,7 @@ fn out_of_range_indexes_are_inconsistent() {
     );
 
     let mut gw = sample();
-    let Integration::HttpProxy(p) = &mut gw.apis[1].routes[0].integration else {
+    let Integration::HttpProxy(p) = &mut gw.apis[1].deployments[0].routes[0].integration else {
         panic!("legacy's route proxies");
     };
     p.upstream = 9;
@@ -279,7 +279,8 @@ fn out_of_range_indexes_are_inconsistent() {
 #[test]
 fn a_bad_route_path_is_inconsistent() {
     let mut gw = sample();
-    if let crate::config::RouteKey::Path { path, .. } = &mut gw.apis[0].routes[0].key {
+    let key = &mut gw.apis[0].deployments[0].routes[0].key;
+    if let crate::config::RouteKey::Path { path, .. } = key {
         *path = "/a/{proxy+}/b".to_owned();
     }
     assert!(matches!(
@@ -432,11 +433,13 @@ fn damaged_payloads_with_valid_hashes_never_panic() {
 
 #[test]
 fn wire_text_that_would_break_framing_is_inconsistent() {
-    let mock = |gw: &mut Gateway| match &mut gw.apis[0].routes[0].integration {
+    let mock = |gw: &mut Gateway| match &mut gw.apis[0].deployments[0].routes[0].integration {
         Integration::Mock(m) => m.clone(),
         Integration::HttpProxy(_) => panic!("shop's first route is a mock"),
     };
-    let set = |gw: &mut Gateway, m| gw.apis[0].routes[0].integration = Integration::Mock(m);
+    let set = |gw: &mut Gateway, m| {
+        gw.apis[0].deployments[0].routes[0].integration = Integration::Mock(m)
+    };
     let damaged: [&dyn Fn(&mut crate::config::Mock); 3] = [
         &|m| m.status = 1000,
         &|m| m.headers.push(("x".into(), "a\r\nset-cookie: b".into())),
@@ -455,7 +458,7 @@ fn wire_text_that_would_break_framing_is_inconsistent() {
         );
     }
     let mut gw = sample();
-    if let Integration::HttpProxy(p) = &mut gw.apis[0].routes[1].integration {
+    if let Integration::HttpProxy(p) = &mut gw.apis[0].deployments[0].routes[1].integration {
         p.host_header = "a\nb".into();
     }
     assert!(matches!(
