@@ -178,18 +178,7 @@ fn epoch_ms(t: std::time::SystemTime) -> u64 {
 
 fn status_json(shared: &Shared) -> String {
     let (generation, d) = shared.current();
-    let stages: Vec<_> = d
-        .gateway
-        .apis
-        .iter()
-        .flat_map(|api| {
-            crate::admin::stage_rows(api)
-                .into_iter()
-                .map(move |(stage, deployment)| {
-                    serde_json::json!({ "api": api.name, "stage": stage, "deployment": deployment })
-                })
-        })
-        .collect();
+    let stages: Vec<_> = d.gateway.apis.iter().flat_map(stage_rows).collect();
     let workers: Vec<_> = shared
         .workers
         .iter()
@@ -224,10 +213,23 @@ fn status_json(shared: &Shared) -> String {
     .to_string()
 }
 
-/// (stage name, deployment served) per stage of `api`.
-fn stage_rows(api: &crate::config::Api) -> Vec<(String, String)> {
+/// Per stage of `api`: the deployment it serves (name and id) and its canary.
+fn stage_rows(api: &crate::config::Api) -> Vec<serde_json::Value> {
     api.stages
         .iter()
-        .map(|s| (s.name.clone(), api.deployments[s.deployment].name.clone()))
+        .map(|s| {
+            let dep = &api.deployments[s.deployment];
+            let canary = s.canary.as_ref().map(|c| {
+                let cd = &api.deployments[c.deployment];
+                serde_json::json!({ "percent": c.percent, "deployment": cd.name, "deployment_id": cd.id })
+            });
+            serde_json::json!({
+                "api": api.name,
+                "stage": s.name,
+                "deployment": dep.name,
+                "deployment_id": dep.id,
+                "canary": canary,
+            })
+        })
         .collect()
 }
