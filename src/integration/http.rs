@@ -599,27 +599,8 @@ fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
 fn push_encoded(out: &mut Vec<u8>, s: &[u8], keep_slash: bool) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s {
-        let plain = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'@'
-            )
-            || (keep_slash && b == b'/');
+        // RFC 3986 pchar (unreserved, sub-delims, `:`, `@`); `/` only for greedy values.
+        let plain = crate::route::is_pchar(b) || (keep_slash && b == b'/');
         if plain {
             out.push(b);
         } else {

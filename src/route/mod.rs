@@ -56,7 +56,7 @@ mod tree;
 
 pub use canary::{canary_pick, choose_deployment, cookie, mix64, roll_of, sticky_value};
 pub use params::Params;
-pub(crate) use path::{Segment, is_param_name, param_names, segments};
+pub(crate) use path::{Segment, is_param_name, is_pchar, param_names, segments};
 
 use crate::config::{Gateway, Method, Protocol};
 use domain::Domains;

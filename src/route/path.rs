@@ -50,7 +50,7 @@ pub(crate) fn is_param_name(name: &str) -> bool {
 }
 
 /// RFC 3986 `pchar` minus `%` (checked separately): unreserved, sub-delims, `:`, `@`.
-fn is_pchar(b: u8) -> bool {
+pub(crate) fn is_pchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
