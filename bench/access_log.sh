@@ -7,7 +7,7 @@
 #
 #   --quick      DURATION=3s (smoke test)
 #   --no-build   use the existing target/release/tollgate
-#   env DURATION=10s  LOADGEN_CPU=0 SERVER_CPU=1  DRIVER=auto
+#   env DURATION=10s  LOADGEN_CPU=0 SERVER_CPU=1  DRIVER=auto  ROUNDS=3
 #
 # Four runs (wrk -t1 -c64 --latency on LOADGEN_CPU; the server under test,
 # all its threads, on SERVER_CPU — tollgate's log writer thread shares the
@@ -16,6 +16,9 @@
 #   tollgate  GET /mock, access_log json -> file     (+ access_log on the stage)
 #   nginx     return 200, access_log off             (bench/nginx/return.conf)
 #   nginx     return 200, access_log json -> file    (bench/nginx/return-log.conf)
+# The four runs repeat ROUNDS times, interleaved (off, on, off, on, …), and
+# the table shows each configuration's median run, so a burst of other load
+# on this shared box skews one round, not the result.
 # Log files go to a temp dir on $TMPDIR's filesystem (its type is recorded).
 # Prints a table, the on/off ratios (target: tollgate with the log ≥ 0.95×
 # its req/s without), the lines each log received and the lines tollgate
@@ -32,6 +35,7 @@ RESULTS="$BENCH/RESULTS.md"
 BIN="$ROOT/target/release/tollgate"
 DURATION="${DURATION:-10s}"
 DRIVER="${DRIVER:-auto}"
+ROUNDS="${ROUNDS:-3}"
 LOADGEN_CPU="${LOADGEN_CPU:-0}"
 SERVER_CPU="${SERVER_CPU:-1}"
 ADMIN=127.0.0.1:9912
@@ -39,7 +43,7 @@ BUILD=1
 
 for arg in "$@"; do
     case "$arg" in
-        --quick) DURATION=3s ;;
+        --quick) DURATION=3s; ROUNDS=1 ;;
         --no-build) BUILD=0 ;;
         -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "access_log.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
@@ -130,11 +134,11 @@ run_wrk() {
     return "$rc"
 }
 
-declare -A RPS P50 P99 CPU REQS ERRS
-measure() {   # measure KEY PIDS...
-    local key=$1 before after f="$OUT/accesslog-$1.txt"
+declare -A RPS P50 P99 CPU REQS ERRS ALL_RPS
+measure() {   # measure KEY PIDS...  (KEY = config#round)
+    local key=$1 before after f="$OUT/accesslog-${1/\#/-}.txt"
     shift
-    run_wrk "$OUT/accesslog-$key.warmup.txt" 1s || true
+    run_wrk "$OUT/accesslog-${key/\#/-}.warmup.txt" 1s || true
     before=$(cpu_ticks "$@")
     run_wrk "$f" "$DURATION" || { log "wrk failed for $key"; BROKEN=1; }
     after=$(cpu_ticks "$@")
@@ -181,7 +185,7 @@ sed -e "s|access_log off;|log_format tg_json escape=json '{\"requestId\":\"\$req
     "$BENCH/nginx/return.conf" >"$TMP/return-log.conf"
 grep -q "access_log $NG_LOG" "$TMP/return-log.conf" || die "could not enable access_log in nginx/return.conf"
 
-URL=http://127.0.0.1:8090/mock
+# -- runs --------------------------------------------------------------------
 start_tollgate() {  # start_tollgate NAME CONFIG
     taskset -c "$SERVER_CPU" "$BIN" run "$2" --workers 1 --driver "$DRIVER" --admin "$ADMIN" \
         >"$TMP/tollgate-$1.stdout.log" 2>"$TMP/tollgate-$1.stderr.log" &
@@ -192,47 +196,61 @@ start_tollgate() {  # start_tollgate NAME CONFIG
 metric() {  # metric NAME -> summed value of that family on the admin listener
     curl -s "http://$ADMIN/metrics" | awk -v n="$1" '$1 ~ "^"n"[{ ]" || $1 == n {s += $NF} END {printf "%d", s}'
 }
-
-# -- runs --------------------------------------------------------------------
-start_tollgate off "$TMP/off.yaml"
-measure tollgate-off "$TG_PID"
-stop_pid "$TG_PID"
-
-start_tollgate on "$TMP/on.yaml"
-measure tollgate-on "$TG_PID"
-sleep 1.5   # one metrics publication and a log flush
-TG_WRITTEN=$(metric tollgate_access_log_lines)
-TG_DROPPED=$(metric tollgate_access_log_dropped_lines)
-stop_pid "$TG_PID"
-TG_LINES=$(wc -l <"$TG_LOG")
-head -c 600 "$TG_LOG" | head -n 1 >"$OUT/accesslog-tollgate-sample.txt" || true
-
-URL=http://127.0.0.1:8091/mock
 start_nginx() {  # start_nginx NAME CONF
     taskset -c "$SERVER_CPU" nginx -p "$TMP" -c "$2" -e "$TMP/nginx-$1-error.log" >"$TMP/nginx-$1.stdout.log" 2>&1 &
     NG_PID=$!
     STARTED+=("$NG_PID")
     wait_for_port 8091 "$NG_PID" nginx || { tail "$TMP/nginx-$1-error.log" >&2; die "nginx did not start"; }
 }
-start_nginx off "$BENCH/nginx/return.conf"
-measure nginx-off "$NG_PID" $(pgrep -P "$NG_PID" || true)
-stop_pid "$NG_PID"
-start_nginx on "$TMP/return-log.conf"
-measure nginx-on "$NG_PID" $(pgrep -P "$NG_PID" || true)
-stop_pid "$NG_PID"
-NG_LINES=$(wc -l <"$NG_LOG")
-head -n 1 "$NG_LOG" >"$OUT/accesslog-nginx-sample.txt" || true
+
+TG_WRITTEN=0; TG_DROPPED=0
+for ((round = 1; round <= ROUNDS; round++)); do
+    log "round $round of $ROUNDS"
+    URL=http://127.0.0.1:8090/mock
+    start_tollgate off "$TMP/off.yaml"
+    measure "tollgate-off#$round" "$TG_PID"
+    stop_pid "$TG_PID"
+
+    rm -f "$TG_LOG"
+    start_tollgate on "$TMP/on.yaml"
+    measure "tollgate-on#$round" "$TG_PID"
+    sleep 1.5   # one metrics publication and a log flush
+    TG_WRITTEN=$((TG_WRITTEN + $(metric tollgate_access_log_lines)))
+    TG_DROPPED=$((TG_DROPPED + $(metric tollgate_access_log_dropped_lines)))
+    stop_pid "$TG_PID"
+    TG_LINES=$(( ${TG_LINES:-0} + $(wc -l <"$TG_LOG") ))
+    head -n 1 "$TG_LOG" >"$OUT/accesslog-tollgate-sample.txt" || true
+
+    URL=http://127.0.0.1:8091/mock
+    start_nginx off "$BENCH/nginx/return.conf"
+    measure "nginx-off#$round" "$NG_PID" $(pgrep -P "$NG_PID" || true)
+    stop_pid "$NG_PID"
+    rm -f "$NG_LOG"
+    start_nginx on "$TMP/return-log.conf"
+    measure "nginx-on#$round" "$NG_PID" $(pgrep -P "$NG_PID" || true)
+    stop_pid "$NG_PID"
+    NG_LINES=$(( ${NG_LINES:-0} + $(wc -l <"$NG_LOG") ))
+    head -n 1 "$NG_LOG" >"$OUT/accesslog-nginx-sample.txt" || true
+done
+
+# The median round of each configuration (by req/s) stands for it.
+for k in tollgate-off tollgate-on nginx-off nginx-on; do
+    best=$(for ((r = 1; r <= ROUNDS; r++)); do echo "${RPS[$k#$r]:-0} $r"; done | sort -n | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) {print $2}')
+    RPS[$k]=${RPS[$k#$best]:-}; P50[$k]=${P50[$k#$best]:-}; P99[$k]=${P99[$k#$best]:-}
+    CPU[$k]=${CPU[$k#$best]:-}; REQS[$k]=${REQS[$k#$best]:-}; ERRS[$k]=${ERRS[$k#$best]:-}
+    ALL_RPS[$k]=$(for ((r = 1; r <= ROUNDS; r++)); do printf '%.0f ' "${RPS[$k#$r]:-0}"; done)
+done
 
 # -- report ------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 fmt_us() { awk -v v="$1" 'BEGIN { if (v == "") print "n/a"; else if (v >= 1000) printf "%.2f ms", v / 1000; else printf "%.0f µs", v }'; }
 TABLE=$(
-    echo "| server | access log | req/s | p50 | p99 | CPU µs/req | errors |"
-    echo "|---|---|---:|---:|---:|---:|---:|"
+    echo "| server | access log | req/s (median of $ROUNDS) | p50 | p99 | CPU µs/req | errors | req/s of each round |"
+    echo "|---|---|---:|---:|---:|---:|---:|---|"
     for k in tollgate-off tollgate-on nginx-off nginx-on; do
         s=${k%-*}; o=${k#*-}
         [[ $o == on ]] && o="JSON → file" || o="off"
-        printf '| %s | %s | %.0f | %s | %s | %s | %s |\n' "$s" "$o" "${RPS[$k]:-0}" "$(fmt_us "${P50[$k]:-}")" "$(fmt_us "${P99[$k]:-}")" "${CPU[$k]:-n/a}" "${ERRS[$k]:-?}"
+        printf '| %s | %s | %.0f | %s | %s | %s | %s | %s|\n' "$s" "$o" "${RPS[$k]:-0}" "$(fmt_us "${P50[$k]:-}")" "$(fmt_us "${P99[$k]:-}")" "${CPU[$k]:-n/a}" "${ERRS[$k]:-?}" "${ALL_RPS[$k]:-}"
     done
 )
 T_RATIO=$(ratio "${RPS[tollgate-on]:-}" "${RPS[tollgate-off]:-}")
@@ -240,15 +258,16 @@ N_RATIO=$(ratio "${RPS[nginx-on]:-}" "${RPS[nginx-off]:-}")
 TN_RATIO=$(ratio "${RPS[tollgate-on]:-}" "${RPS[nginx-on]:-}")
 TN_CPU=$(ratio "${CPU[tollgate-on]:-}" "${CPU[nginx-on]:-}")
 VERDICT=$(awk -v r="$T_RATIO" 'BEGIN { if (r == "n/a") print "MISS (no data)"; else print (r + 0 >= 0.95) ? "PASS" : "MISS" }')
-TG_EXPECTED=$(( ${REQS[tollgate-on]:-0} ))
+TG_EXPECTED=0
+for ((r = 1; r <= ROUNDS; r++)); do TG_EXPECTED=$((TG_EXPECTED + ${REQS[tollgate-on#$r]:-0})); done
 RATIOS=$(
-    echo "- tollgate, log on / off: req/s ${T_RATIO}× — target ≥ 0.95×: $VERDICT"
-    echo "- nginx, log on / off: req/s ${N_RATIO}×"
+    echo "- tollgate, log on / off: req/s ${T_RATIO}× — target ≥ 0.95×: $VERDICT; CPU µs/req $(ratio "${CPU[tollgate-on]:-}" "${CPU[tollgate-off]:-}")×"
+    echo "- nginx, log on / off: req/s ${N_RATIO}×; CPU µs/req $(ratio "${CPU[nginx-on]:-}" "${CPU[nginx-off]:-}")×"
     echo "- with the log on, tollgate / nginx: req/s ${TN_RATIO}×, CPU/req ${TN_CPU}×"
-    echo "- lines in the log files: tollgate $TG_LINES (metrics: $TG_WRITTEN written, $TG_DROPPED dropped; the measured run alone sent $TG_EXPECTED requests, plus the warm-up), nginx $NG_LINES"
+    echo "- lines in the log files over all rounds: tollgate $TG_LINES (metrics: $TG_WRITTEN written, $TG_DROPPED dropped; the measured runs alone sent $TG_EXPECTED requests, plus the warm-ups), nginx $NG_LINES"
 )
 REV=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
-SETUP="load average $LOAD1 at start; wrk -t1 -c64 -d$DURATION --latency (1s warm-up) on CPU $LOADGEN_CPU; server (all threads) on CPU $SERVER_CPU; tollgate --workers 1 --driver $DRIVER; nginx worker_processes 1; log files on $FSTYPE"
+SETUP="load average $LOAD1 at start; $ROUNDS rounds, interleaved; wrk -t1 -c64 -d$DURATION --latency (1s warm-up) on CPU $LOADGEN_CPU; server (all threads) on CPU $SERVER_CPU; tollgate --workers 1 --driver $DRIVER; nginx worker_processes 1; log files on $FSTYPE"
 SECTION=$(
     echo "<!-- bench:accesslog:start -->"
     echo "## Access log on vs off (JSON to a file)"

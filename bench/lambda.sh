@@ -189,8 +189,9 @@ STARTED=()
 
 # --- event build cost under callgrind ---------------------------------------
 log "event build cost: callgrind, 0 and $EVENTS events"
-TEST_BIN=$(cd "$ROOT" && cargo test --release --locked --lib --no-run --message-format=json 2>/dev/null |
-    awk -F'"executable":"' 'NF > 1 { split($2, a, "\""); if (a[1] != "") print a[1] }' | tail -n 1)
+TEST_BIN=$(cd "$ROOT" && cargo test --release --locked --lib --no-run --message-format=json 2>"$TMP/test-build.log" |
+    awk -F'"executable":"' 'NF > 1 { split($2, a, "\""); if (a[1] != "") print a[1] }' | tail -n 1) ||
+    { log "building the unit tests failed (see bench/out/test-build.log)"; cp "$TMP/test-build.log" "$OUT/" || true; }
 EVENT_IR=""
 if [[ -n "$TEST_BIN" && -x "$TEST_BIN" ]]; then
     ir() {

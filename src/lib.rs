@@ -3,8 +3,11 @@
 //! for the architecture; each module's own docs state its invariants.
 
 pub mod admin;
+pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod integration;
+pub mod limit;
 pub mod observe;
 pub mod pipeline;
 pub mod proto;

@@ -17,6 +17,8 @@ fn config(version: &str, backend: std::net::SocketAddr) -> String {
 listeners:
   - name: main
     address: 127.0.0.1:0
+# Load well past the account default (10,000 requests per second).
+throttling: unlimited
 apis:
   - name: shop
     protocol: http

@@ -101,7 +101,14 @@ fn seen(r: &Response, port: u16) -> (u16, Vec<(String, String)>, String) {
         .headers
         .iter()
         .filter(|(n, _)| {
-            !["date", "apigw-requestid", "x-amzn-requestid"].contains(&&*n.to_ascii_lowercase())
+            ![
+                "date",
+                "apigw-requestid",
+                "x-amzn-requestid",
+                "x-amz-apigw-id",
+                "x-amzn-trace-id",
+            ]
+            .contains(&&*n.to_ascii_lowercase())
         })
         .cloned()
         .collect();
@@ -109,7 +116,16 @@ fn seen(r: &Response, port: u16) -> (u16, Vec<(String, String)>, String) {
     (
         r.status,
         headers,
-        r.text().replace(&port.to_string(), "PORT"),
+        // Trace headers the gateway sends upstream are new per request.
+        r.text()
+            .lines()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                !l.starts_with("traceparent:") && !l.starts_with("x-amzn-trace-id:")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace(&port.to_string(), "PORT"),
     )
 }
 

@@ -71,6 +71,8 @@ apis:
 
 const CANARY: &str = r#"
 listeners: [{name: main, address: 127.0.0.1:0}]
+# 10,000 requests at once: past the account default's burst (5,000).
+throttling: unlimited
 apis:
   - name: shop
     stages:

@@ -22,7 +22,12 @@ fn validate(yaml: &str) -> (i32, String, String) {
 
 #[test]
 fn example_configs_are_valid() {
-    for file in ["config/gateway.yaml", "bench/gateway.yaml"] {
+    for file in [
+        "config/gateway.yaml",
+        "bench/gateway.yaml",
+        "config/lambda.yaml",
+        "bench/lambda.yaml",
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .arg("validate")
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + file)

@@ -9,6 +9,19 @@
 //! * `GET /admin/status` — JSON: the deployment serving (id, origin, load
 //!   time), the deployment per stage, the last reload's outcome, each
 //!   worker's CPU, driver and generation.
+//! * `GET /metrics` — Prometheus text format: API Gateway's metrics per API,
+//!   stage and route, upstream reuse, workers, access log counters (see
+//!   `observe::metrics`).
+//! * `GET /admin/usage?plan=P[&key=K][&start=YYYY-MM-DD][&end=…]` — per
+//!   day `[used, remaining]` of a usage plan's keys (API Gateway's
+//!   get-usage), and each key's quota now.
+//! * `GET /admin/apikeys` — every API key: id, name, enabled, usage plans.
+//! * `POST /admin/apikeys` (JSON `{name, value?, sha256?, enabled?,
+//!   description?, usage_plans?}`) and `DELETE /admin/apikeys?key=NAME|ID`
+//!   — add or disable a key at runtime (kept in `state_dir`); need the token.
+//! * `POST /admin/cache/flush?stage=S[&api=A]` (token) and `GET
+//!   /admin/cache` — flush a stage's response cache on every worker; the
+//!   caches' numbers per worker (see `cache`).
 //! * `POST /admin/reload` — load and publish the configuration now; needs
 //!   `Authorization: Bearer <token>`. Without a configured token every
 //!   mutating endpoint answers 403, so an admin port is never open by
@@ -22,6 +35,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::server::Shared;
 use crate::server::control::Event;
+
+mod cache;
 
 /// Bind and serve in the background; returns the bound address.
 pub fn start(
@@ -51,7 +66,11 @@ pub fn start(
 struct Request {
     method: String,
     path: String,
+    /// The query string (after `?`), empty when none.
+    query: String,
     authorization: Option<String>,
+    /// The body (Content-Length, at most 1 MiB).
+    body: Vec<u8>,
 }
 
 fn read_request(stream: &mut TcpStream) -> Option<Request> {
@@ -79,14 +98,37 @@ fn read_request(stream: &mut TcpStream) -> Option<Request> {
     let method = first.next()?.to_string();
     let target = first.next()?;
     let path = target.split('?').next().unwrap_or(target).to_string();
-    let authorization = lines
+    let query = target.split_once('?').map_or("", |q| q.1).to_string();
+    let fields: Vec<(&str, &str)> = lines
         .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case("authorization"))
-        .map(|(_, v)| v.trim().to_string());
+        .map(|(n, v)| (n.trim(), v.trim()))
+        .collect();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    };
+    let authorization = field("authorization").map(str::to_string);
+    let length: usize = field("content-length").map_or(Some(0), |v| v.parse().ok())?;
+    if length > 1 << 20 {
+        return None;
+    }
+    let mut body = buf[end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut tmp).ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&tmp[..n]);
+    }
+    body.truncate(length);
     Some(Request {
         method,
         path,
+        query,
         authorization,
+        body,
     })
 }
 
@@ -104,18 +146,31 @@ fn serve(mut stream: TcpStream, shared: &Shared, events: &Sender<Event>, token: 
             }
         }
         ("GET", "/admin/status") => (200, status_json(shared)),
+        ("GET", "/metrics") => (200, metrics_text(shared)),
         ("POST", "/admin/reload") => match authorize(token, req.authorization.as_deref()) {
             Err(e) => e,
             Ok(()) => reload(events),
         },
-        (_, "/healthz" | "/readyz" | "/admin/status" | "/admin/reload") => {
-            (405, json_message("Method Not Allowed"))
+        ("POST", "/admin/cache/flush") => match authorize(token, req.authorization.as_deref()) {
+            Err(e) => e,
+            Ok(()) => cache::flush(shared, &req.query),
+        },
+        ("GET", "/admin/cache") => cache::stats(shared),
+        ("GET" | "POST" | "DELETE", "/admin/usage" | "/admin/apikeys") => {
+            keys_and_usage(shared, token, &req)
         }
+        (
+            _,
+            "/healthz" | "/readyz" | "/admin/status" | "/admin/reload" | "/metrics"
+            | "/admin/usage" | "/admin/apikeys" | "/admin/cache" | "/admin/cache/flush",
+        ) => (405, json_message("Method Not Allowed")),
         _ => (404, json_message("Not Found")),
     };
     let reason = crate::pipeline::response::reason(status);
     let content_type = if body.starts_with('{') {
         "application/json"
+    } else if req.path == "/metrics" && status == 200 {
+        "text/plain; version=0.0.4; charset=utf-8"
     } else {
         "text/plain"
     };
@@ -124,6 +179,48 @@ fn serve(mut stream: TcpStream, shared: &Shared, events: &Sender<Event>, token: 
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+}
+
+/// The Prometheus text format: every worker's metrics merged (workers
+/// publish once a second), worker facts and access log counters.
+fn metrics_text(shared: &Shared) -> String {
+    let workers: Vec<_> = shared
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| crate::observe::metrics::WorkerFacts {
+            index: i,
+            cpu: w.cpu,
+            driver: w.driver.get().copied(),
+        })
+        .collect();
+    let logs = shared.logs.facts();
+    shared.metrics.with_registry(|r| r.render(&workers, &logs))
+}
+
+/// API keys and usage plans (see `limit::manage`): usage and the key list
+/// for anyone who reaches the admin listener, key changes with the token.
+fn keys_and_usage(shared: &Shared, token: Option<&str>, req: &Request) -> (u16, String) {
+    use crate::limit::manage;
+    let (_, deployed) = shared.current();
+    let gw = &deployed.gateway;
+    let limiter = &shared.limiter;
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/admin/usage") => manage::usage(limiter, gw, &req.query),
+        ("GET", _) => manage::list_keys(limiter, gw),
+        ("POST", "/admin/apikeys") => match authorize(token, req.authorization.as_deref()) {
+            Err(e) => e,
+            Ok(()) => manage::add_key(limiter, gw, &req.body),
+        },
+        ("DELETE", "/admin/apikeys") => match authorize(token, req.authorization.as_deref()) {
+            Err(e) => e,
+            Ok(()) => match manage::query_param(&req.query, "key") {
+                Some(k) => manage::disable_key(limiter, gw, &k),
+                None => (400, json_message("`key` (a name or id) is required")),
+            },
+        },
+        _ => (405, json_message("Method Not Allowed")),
+    }
 }
 
 fn json_message(m: &str) -> String {

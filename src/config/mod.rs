@@ -60,11 +60,25 @@
 //!           deployment: v2      # default `current`
 //!           stage_variables: {version: v3}  # override / extend the stage's variables
 //!           sticky: {header: x-canary}      # or {cookie: NAME}; optional
+//!         access_log:           # optional: one line per request of this stage
+//!           destination: /var/log/tollgate/beta.log  # a file (appended to) or `stdout`
+//!           format: json        # clf (default) | json | xml | csv | a template
+//!         throttling: {rate: 100, burst: 200}  # optional: each route's default throttle
+//!         route_settings:       # optional: route key → settings of that route here
+//!           "GET /pets/{id}": {throttling: {rate: 10, burst: 20}}  # replaces the stage's
 //!     deployments:              # optional: named, frozen route sets (not `current`);
 //!       v1: {routes: [...]}     # names: letters, digits, . _ -
 //!       v2: {routes: [...]}
+//!     binary_media_types: [image/png, "image/*", application/octet-stream]  # optional:
+//!                               # Lambda events carry these request bodies base64 ("*/*": all)
+//!     gateway_responses:        # optional: override API Gateway's gateway responses
+//!       RESOURCE_NOT_FOUND:     # a type name (see below), or DEFAULT_4XX / DEFAULT_5XX
+//!         status: 410           # 200..=599; default: the type's
+//!         headers: {access-control-allow-origin: "*"}
+//!         template: '{"error":$context.error.messageString}'
 //!     routes:
 //!       - route: GET /pets/{id} # METHOD /path, or $default
+//!         api_key_required: false   # true: a valid X-API-Key or 403; usage plans apply
 //!         integration:
 //!           type: mock          # a fixed response
 //!           status: 200         # 100..=599, default 200
@@ -78,12 +92,49 @@
 //!           pass_host: false    # true: send the client's Host instead of the uri's authority
 //!       - route: $default
 //!         integration: {type: http_proxy, uri: http://127.0.0.1:9000}
+//!       - route: POST /orders
+//!         integration:
+//!           type: lambda        # Lambda proxy integration over the Invoke API
+//!           uri: http://127.0.0.1:9001   # the endpoint: an upstream name or host:port
+//!           function: orders    # name, name:alias, or ARN
+//!           payload_format_version: "2.0"  # HTTP APIs: "1.0" | "2.0" (default); REST: "1.0"
+//!           timeout_ms: 29000   # 50..=300000, default 29000
+//!           credentials: env    # optional: sign with SigV4 (service lambda); `env` or
+//!                               # {access_key_id, secret_access_key, session_token}
+//!           region: us-east-1   # for signing; default AWS_REGION, AWS_DEFAULT_REGION, us-east-1
 //!
 //! domains:                      # optional: custom domain names
 //!   - name: api.example.com     # or *.example.com: any one more label; case-insensitive
 //!     mappings:                 # base path -> API/STAGE; at least one
 //!       "": shop/prod           # "": requests whose first segment is no other mapping's
 //!       v2: shop/beta           # one segment of letters, digits and $-_.+!*'()
+//!
+//! throttling: {rate: 10000, burst: 5000}  # account-wide (this gateway), the default;
+//!                               # `unlimited` turns it off. rate: requests per second
+//!                               # (fractions allowed), burst: the bucket's size
+//! api_keys:                     # optional
+//!   - name: alice               # 1..=1024 characters
+//!     value: 0123456789abcdefghij   # 20..=128 visible ASCII characters, or:
+//!     # sha256: 64 hex digits   # the SHA-256 of the value (only hashes are kept)
+//!     enabled: true             # default true
+//!     description: ""
+//!     usage_plans: [basic]      # names (or ids) of usage plans
+//! api_keys_csv: keys.csv        # optional: API Gateway's key import file, relative to
+//!                               # this file (Name,Key,Description,Enabled,UsagePlanIds)
+//! usage_plans:                  # optional
+//!   - name: basic               # letters, digits, . _ - ; unique
+//!     id: c7y23b                # optional: another name (as CSV imports write it)
+//!     throttle: {rate: 10, burst: 20}   # optional: per key
+//!     quota: {limit: 5000, period: DAY, offset: 0}  # optional: per key; DAY | WEEK
+//!                               # (offset: 0 = Sunday..6) | MONTH (offset: 0 = the 1st..27)
+//!     api_stages:               # the API stages the plan covers
+//!       - api: shop
+//!         stage: prod
+//!         throttle: {"GET /pets/{id}": {rate: 5, burst: 10}}  # optional, per key and route
+//! state_dir: ./state            # quota counts and runtime API keys (created on first use)
+//! quota_store: file             # file (in state_dir) | redis://host:port[/db]: shared by
+//!                               # several gateway nodes
+//! reconcile_ms: 10              # 1..=10000: how often leases and quotas are reconciled
 //! ```
 //!
 //! **Route keys.** `METHOD /path` or exactly `$default`. METHOD is `GET`,
@@ -127,6 +178,17 @@
 //! uses it. Other `${...}` text is left alone. A deployment that no stage runs
 //! is checked without variables.
 //!
+//! **Access logs.** `format` is one of API Gateway's console samples
+//! (`clf`, `json`, `xml`, `csv`, in the REST or HTTP API variant after the
+//! API's protocol) or a one-line template of `$context.*` variables, e.g.
+//! `'{"requestId":"$context.requestId","status":$context.status}'`. It must
+//! contain `$context.requestId` or `$context.extendedRequestId`, and every
+//! variable must be one tollgate knows (`observe::access_log` lists them);
+//! either mistake is an error at the format. Relative `destination` paths
+//! are relative to the gateway's working directory; the file is opened (and
+//! created) by its writer thread when the first line arrives, and reopened
+//! on SIGUSR1. Several stages may share a destination.
+//!
 //! **Canary.** `percent` of a stage's requests run the canary's deployment
 //! with the stage's variables overridden and extended by `stage_variables`.
 //! Each request is decided by a hash of its request id, or, with `sticky`, of
@@ -144,6 +206,53 @@
 //! on every listener that serves one of its mapped APIs. Domain names are
 //! unique; mappings name an existing API and stage.
 //!
+//! **Lambda.** A `lambda` route sends API Gateway's proxy event (payload
+//! format 1.0 or 2.0, see `integration::lambda::event`) as
+//! `POST {uri}/2015-03-31/functions/{function}/invocations`, the API that
+//! Lambda and the Lambda Runtime Interface Emulator serve, over the
+//! upstream's pooled keep-alive connections, and answers with the
+//! function's proxy response. The `uri` has no path. `${stageVariables.NAME}`
+//! works in `uri` and `function`. Without `credentials` requests go unsigned;
+//! `credentials: env` reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+//! `AWS_SESSION_TOKEN` when first needed (static credentials end up in
+//! snapshots; prefer `env`). A function error (`X-Amz-Function-Error`) or a
+//! malformed answer is the integration failure (REST 502
+//! `{"message":"Internal server error"}`, HTTP API 500); an Invoke API
+//! answer of 403 or 404 (no such function, no permission) is
+//! `API_CONFIGURATION_ERROR` (500).
+//!
+//! **Gateway responses.** Every error the gateway answers has a type:
+//! `ACCESS_DENIED`, `API_CONFIGURATION_ERROR`,
+//! `AUTHORIZER_CONFIGURATION_ERROR`, `AUTHORIZER_FAILURE`,
+//! `BAD_REQUEST_PARAMETERS`, `BAD_REQUEST_BODY`, `DEFAULT_4XX`,
+//! `DEFAULT_5XX`, `EXPIRED_TOKEN`, `INTEGRATION_FAILURE`,
+//! `INTEGRATION_TIMEOUT`, `INVALID_API_KEY`, `INVALID_SIGNATURE`,
+//! `MISSING_AUTHENTICATION_TOKEN`, `QUOTA_EXCEEDED`, `REQUEST_TOO_LARGE`,
+//! `RESOURCE_NOT_FOUND`, `THROTTLED`, `UNAUTHORIZED`,
+//! `UNSUPPORTED_MEDIA_TYPE`, `WAF_FILTERED` (defaults in
+//! `pipeline::gateway_response`). An override replaces the fields it sets;
+//! a type without its own override takes the `DEFAULT_4XX` or `DEFAULT_5XX`
+//! override of its status class. Templates are text with
+//! `$context.error.messageString` (the message as a JSON string),
+//! `$context.error.message`, `$context.error.responseType` and
+//! `$context.requestId`; headers are literal values (not `Content-Length`,
+//! `Date`, `Connection` or the request id headers). Errors before a request
+//! reaches an API (malformed HTTP, unknown custom domain paths) use the
+//! defaults. API Gateway offers overrides on REST APIs only; tollgate takes
+//! them on HTTP APIs too.
+//!
+//! **Throttling, API keys, usage plans** (see `limit`). A request passes, in
+//! order: its API key (routes with `api_key_required`: `X-API-Key` must be
+//! an enabled key — else `403 {"message":"Forbidden"}` — in a usage plan
+//! that covers the stage, when any plan does), the key's quota (`429
+//! {"message":"Limit Exceeded"}`) and throttle (the plan's per-route
+//! throttle, else the plan's), the stage's throttle (the route's
+//! `route_settings`, else the stage's `throttling`), and the account's.
+//! A throttle that refuses answers `429 {"message":"Too Many Requests"}` with
+//! `Retry-After`. A key may be in at most one usage plan per API stage.
+//! Quota periods are UTC. `state_dir`, `quota_store` and `reconcile_ms` are
+//! read at start (a reload that changes them is refused).
+//!
 //! **YAML note.** Inside flow collections (`{...}`, `[...]`) the characters
 //! `{ } [ ] ,` end an unquoted value, so quote route keys and URIs with
 //! parameters there: `{route: "GET /pets/{id}", ...}`. Block style
@@ -153,9 +262,15 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use crate::limit::period::Period;
 pub use crate::proto::http1::Method;
+pub use caching::{CacheKeyParameter, CacheSettings, RouteCache, UnauthorizedCacheControl};
 
+pub(crate) mod caching;
 mod domains;
+mod gateway_responses;
+mod lambda;
+pub(crate) mod limits;
 mod model;
 mod resolve;
 mod routes;
@@ -166,6 +281,9 @@ mod stages;
 mod tests;
 mod vars;
 
+#[cfg(test)]
+pub(crate) use gateway_responses::parse_template as parse_response_template;
+pub use gateway_responses::{GatewayResponseOverride, ResponseType, TemplatePiece};
 use resolve::Errors;
 use serde_saphyr::MessageFormatter;
 
@@ -197,6 +315,14 @@ pub struct Gateway {
     pub apis: Vec<Api>,
     /// Custom domains with their base path mappings.
     pub domains: Vec<Domain>,
+    /// The account-wide throttle (API Gateway's default: 10,000 requests per
+    /// second, burst 5,000); `None` when configured `unlimited`.
+    pub throttling: Option<Throttle>,
+    /// API keys, by the SHA-256 of their values (never the values).
+    pub api_keys: Vec<ApiKey>,
+    pub usage_plans: Vec<UsagePlan>,
+    /// Where quota counts and runtime API keys are kept.
+    pub quota_state: QuotaState,
 }
 
 impl Gateway {
@@ -285,6 +411,11 @@ pub struct Api {
     /// values of the stage variables its routes use, substituted. Only
     /// deployments some stage or canary uses are here.
     pub deployments: Vec<Deployment>,
+    /// Media types (lower-case `type/subtype`, `type/*`, `*/*`) whose request
+    /// bodies Lambda events carry base64-encoded.
+    pub binary_media_types: Vec<String>,
+    /// Overrides of gateway responses, at most one per type, in file order.
+    pub gateway_responses: Vec<GatewayResponseOverride>,
 }
 
 impl Api {
@@ -321,12 +452,32 @@ pub struct Stage {
     pub settings: StageSettings,
 }
 
-/// Per-stage settings. Empty for now: throttling, access logging and the
-/// response cache add their fields here (their issues fill them in).
+/// Per-stage settings: access logging here; throttling and the response
+/// cache add their fields (their issues fill them in).
 #[derive(
     Clone, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
 )]
-pub struct StageSettings {}
+pub struct StageSettings {
+    pub access_log: Option<AccessLog>,
+    /// The stage's default throttle for each route.
+    pub throttling: Option<Throttle>,
+    /// Route key (as [`RouteKey`] displays it) → the throttle that replaces
+    /// the stage's default on that route.
+    pub route_throttling: Vec<(String, Throttle)>,
+    /// The stage's response cache (`None`: no cache).
+    pub cache: Option<CacheSettings>,
+}
+
+/// A stage's access log: one line per request, in API Gateway's
+/// `$context` format language (see `observe::access_log`).
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct AccessLog {
+    /// `stdout`, or a file path (opened for appending, created if missing;
+    /// relative paths are relative to the gateway's working directory).
+    pub destination: String,
+    /// A preset (`clf`, `json`, `xml`, `csv`) or a template; checked at load.
+    pub format: String,
+}
 
 /// A share of a stage's requests that runs another deployment, with its own
 /// variables.
@@ -377,6 +528,80 @@ pub struct BasePathMapping {
 pub struct Route {
     pub key: RouteKey,
     pub integration: Integration,
+    /// Requests need a valid `X-API-Key` (else 403 Forbidden); usage plans
+    /// apply only to such routes.
+    pub api_key_required: bool,
+    /// Response cache settings (they apply when the stage has a cache).
+    pub cache: RouteCache,
+}
+
+/// A token bucket: refilled at `rate` requests per second up to `burst`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Throttle {
+    /// Requests per second × 1000 (API Gateway allows fractional rates).
+    pub rate_milli: u64,
+    pub burst: u64,
+}
+
+/// An API key: its name and the SHA-256 of its value.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct ApiKey {
+    pub name: String,
+    pub hash: [u8; 32],
+    pub enabled: bool,
+    pub description: String,
+    /// Indexes into `Gateway::usage_plans`; no two cover the same API stage.
+    pub usage_plans: Vec<usize>,
+}
+
+/// A usage plan: per-key throttling and quota on some API stages.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct UsagePlan {
+    pub name: String,
+    /// Another name a CSV import may use for the plan.
+    pub id: Option<String>,
+    /// Each key's throttle on the plan's stages.
+    pub throttle: Option<Throttle>,
+    pub quota: Option<Quota>,
+    pub api_stages: Vec<PlanStage>,
+}
+
+/// An API stage a usage plan covers.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct PlanStage {
+    /// Index into `Gateway::apis`.
+    pub api: usize,
+    /// Index into that API's stages.
+    pub stage: usize,
+    /// Route key → each key's throttle on that route (replaces the plan's).
+    pub route_throttling: Vec<(String, Throttle)>,
+}
+
+/// Requests a key may make per period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Quota {
+    pub limit: u64,
+    pub period: Period,
+    /// Weekday (0 = Sunday) a WEEK starts on, or day (0 = the 1st) a MONTH starts on.
+    pub offset: u32,
+}
+
+/// Where quota counts and runtime API keys live.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct QuotaState {
+    /// Directory for the embedded store and runtime API keys (created when missing).
+    pub state_dir: String,
+    pub store: QuotaStore,
+    /// How often the reconciler runs (lease sizes, idle credit, quota sync).
+    pub reconcile: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum QuotaStore {
+    /// Counts in `state_dir`, on this node only.
+    File,
+    /// Counts shared by several gateway nodes in Redis (the URL).
+    Redis(String),
 }
 
 /// `GET /pets/{id}`, `ANY /files/{proxy+}` or `$default`.
@@ -411,6 +636,59 @@ impl std::fmt::Display for RouteKey {
 pub enum Integration {
     Mock(Mock),
     HttpProxy(HttpProxy),
+    Lambda(Lambda),
+}
+
+/// A Lambda proxy integration: the request as an API Gateway event, sent
+/// to the Lambda Invoke API of an endpoint.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Lambda {
+    /// Index into `Gateway::upstreams`: the Invoke API's endpoint.
+    pub upstream: usize,
+    /// The `Host` value to send (the uri's authority).
+    pub host_header: String,
+    /// The function's name, partial ARN or ARN, as configured.
+    pub function: String,
+    /// `/2015-03-31/functions/{function, percent-encoded}/invocations`.
+    pub invoke_path: String,
+    pub payload: PayloadFormat,
+    /// Default 29 s, at most 300 s.
+    pub timeout: Duration,
+    /// Sign with SigV4 (service `lambda`); `None`: send unsigned (the Lambda
+    /// Runtime Interface Emulator and local stand-ins need no signature).
+    pub signing: Option<LambdaSigning>,
+    /// The route's key (`GET /pets/{id}`, `$default`): `routeKey` in 2.0 events.
+    pub route_key: String,
+    /// The route's path (`/pets/{id}`, or `$default`): 1.0 `resource`.
+    pub resource: String,
+}
+
+/// Payload format version of a Lambda proxy integration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum PayloadFormat {
+    V1,
+    V2,
+}
+
+/// How Lambda Invoke requests are signed.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct LambdaSigning {
+    pub region: String,
+    pub credentials: LambdaCredentials,
+}
+
+/// Where signing credentials come from.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum LambdaCredentials {
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` of
+    /// the gateway's environment, read once when first needed (never stored).
+    Env,
+    /// From the configuration file (and so in its snapshots).
+    Static {
+        access_key_id: String,
+        secret_access_key: String,
+        session_token: Option<String>,
+    },
 }
 
 /// A static response, no backend.

@@ -13,6 +13,10 @@ use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 
+pub(crate) use super::limits::{
+    RawAccountThrottle, RawApiKey, RawRouteSettings, RawThrottle, RawUsagePlan,
+};
+
 pub(crate) type S<T> = Spanned<T>;
 
 #[derive(Debug, Deserialize)]
@@ -27,6 +31,16 @@ pub(crate) struct RawGateway {
     pub apis: Vec<RawApi>,
     #[serde(default)]
     pub domains: Vec<RawDomain>,
+    // Throttling, API keys, usage plans and quota state (see `limits`).
+    pub throttling: Option<S<RawAccountThrottle>>,
+    #[serde(default)]
+    pub api_keys: Vec<RawApiKey>,
+    pub api_keys_csv: Option<S<String>>,
+    #[serde(default)]
+    pub usage_plans: Vec<RawUsagePlan>,
+    pub state_dir: Option<S<String>>,
+    pub quota_store: Option<S<String>>,
+    pub reconcile_ms: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +98,19 @@ pub(crate) struct RawApi {
     /// Named, frozen route sets.
     #[serde(default)]
     pub deployments: OrderedMap<RawDeployment>,
+    /// Media types whose bodies Lambda events carry base64-encoded.
+    pub binary_media_types: Option<S<Vec<S<String>>>>,
+    /// Gateway response type name → override.
+    pub gateway_responses: Option<S<OrderedMap<S<RawGatewayResponse>>>>,
+}
+
+/// `gateway_responses: {TYPE: {status, headers, template}}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGatewayResponse {
+    pub status: Option<S<u64>>,
+    pub headers: Option<S<OrderedMap<S<String>>>>,
+    pub template: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +173,20 @@ pub(crate) struct RawStageFull {
     pub variables: Option<S<OrderedMap<S<String>>>>,
     pub deployment_header: Option<S<bool>>,
     pub canary: Option<S<RawCanary>>,
+    pub access_log: Option<S<RawAccessLog>>,
+    pub throttling: Option<S<RawThrottle>>,
+    /// Route key → that route's settings in this stage.
+    pub route_settings: Option<S<OrderedMap<S<RawRouteSettings>>>>,
+    /// The stage's response cache (see `caching`).
+    pub cache: Option<S<super::caching::RawStageCache>>,
+}
+
+/// `access_log: {destination: PATH | stdout, format: clf | json | xml | csv | TEMPLATE}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAccessLog {
+    pub destination: S<String>,
+    pub format: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +219,9 @@ pub(crate) struct RawDomain {
 pub(crate) struct RawRoute {
     pub route: S<String>,
     pub integration: S<RawIntegration>,
+    pub api_key_required: Option<S<bool>>,
+    /// The route's response cache settings (see `caching`).
+    pub cache: Option<S<super::caching::RawRouteCache>>,
 }
 
 /// One struct for every integration type (an internally tagged enum would
@@ -195,6 +239,11 @@ pub(crate) struct RawIntegration {
     pub uri: Option<S<String>>,
     pub timeout_ms: Option<S<u64>>,
     pub pass_host: Option<S<bool>>,
+    // lambda (with `uri` and `timeout_ms`)
+    pub function: Option<S<String>>,
+    pub payload_format_version: Option<S<RawPayloadVersion>>,
+    pub credentials: Option<S<RawCredentials>>,
+    pub region: Option<S<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -202,7 +251,74 @@ pub(crate) struct RawIntegration {
 pub(crate) enum IntegrationType {
     Mock,
     HttpProxy,
+    Lambda,
 }
+
+/// `payload_format_version`: `"1.0"` / `"2.0"`, also written unquoted
+/// (YAML then reads a number).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RawPayloadVersion(pub String);
+
+impl<'de> Deserialize<'de> for RawPayloadVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V_;
+        impl Visitor<'_> for V_ {
+            type Value = RawPayloadVersion;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"1.0\" or \"2.0\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawPayloadVersion(v.to_owned()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(RawPayloadVersion(format!("{v:.1}")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(RawPayloadVersion(format!("{v}.0")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawPayloadVersion(format!("{v}.0")))
+            }
+        }
+        d.deserialize_any(V_)
+    }
+}
+
+/// `credentials: env`, or `{access_key_id, secret_access_key, session_token}`.
+#[derive(Debug)]
+pub(crate) enum RawCredentials {
+    Named(String),
+    Static(Box<RawStaticCredentials>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStaticCredentials {
+    pub access_key_id: S<String>,
+    pub secret_access_key: S<String>,
+    pub session_token: Option<S<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawCredentials {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V_;
+        impl<'de> Visitor<'de> for V_ {
+            type Value = RawCredentials;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`env`, or a mapping with `access_key_id` and `secret_access_key`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawCredentials, E> {
+                Ok(RawCredentials::Named(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawCredentials, A::Error> {
+                RawStaticCredentials::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|c| RawCredentials::Static(Box::new(c)))
+            }
+        }
+        d.deserialize_any(V_)
+    }
+}
+
 
 /// A mapping kept in document order, keys with their locations. Duplicate
 /// keys are refused by the parser.

@@ -13,9 +13,13 @@ use std::time::Duration;
 use serde_saphyr::Location;
 
 use super::domains::resolve_domains;
+use super::gateway_responses::{resolve_binary_media_types, resolve_gateway_responses};
 use super::model::{RawApi, RawBalance, RawGateway, RawLimits, RawProtocol, RawUpstream, S};
 use super::stages::resolve_stages;
-use super::{Api, Balance, ConfigError, Gateway, Limits, Listener, Protocol, Upstream};
+use super::{
+    Api, Balance, ConfigError, Deployment, Gateway, Integration, Limits, Listener, PayloadFormat,
+    Protocol, Upstream,
+};
 
 /// Errors found so far, each with its place in the file.
 #[derive(Debug)]
@@ -30,6 +34,11 @@ impl Errors {
             file: file.to_owned(),
             list: Vec::new(),
         }
+    }
+
+    /// The configuration file's name as errors show it.
+    pub(crate) fn file(&self) -> &str {
+        &self.file
     }
 
     pub(crate) fn at(&mut self, loc: &Location, message: impl Into<String>) {
@@ -178,7 +187,13 @@ pub(crate) fn resolve(raw: &RawGateway, errors: &mut Errors) -> Gateway {
     }
     check_stage_clashes(raw, &apis, &listeners, errors);
     let domains = resolve_domains(&raw.domains, &apis, errors);
+    let file = errors.file().to_owned();
+    let keys_plans = super::limits::resolve(raw, &mut apis, &file, errors);
     Gateway {
+        throttling: keys_plans.throttling,
+        api_keys: keys_plans.api_keys,
+        usage_plans: keys_plans.usage_plans,
+        quota_state: keys_plans.quota_state,
         listeners,
         limits,
         upstreams: upstreams.list,
@@ -354,13 +369,42 @@ fn resolve_api(
             }
         }
     }
-    let (stages, deployments) = resolve_stages(raw, upstreams, errors);
+    let (stages, mut deployments) = resolve_stages(raw, upstreams, errors);
+    if protocol == Protocol::Rest {
+        rest_lambda_payloads(raw, &mut deployments, errors);
+    }
     Api {
         name: raw.name.value.clone(),
         protocol,
         listeners: served,
         stages,
         deployments,
+        binary_media_types: resolve_binary_media_types(raw.binary_media_types.as_ref(), errors),
+        gateway_responses: resolve_gateway_responses(raw.gateway_responses.as_ref(), errors),
+    }
+}
+
+/// REST APIs send Lambda payload format 1.0 only: refuse `"2.0"`, and make
+/// the default (`V2` as routes resolve it) `V1`.
+fn rest_lambda_payloads(raw: &RawApi, deployments: &mut [Deployment], errors: &mut Errors) {
+    let routes = raw
+        .routes
+        .iter()
+        .chain(raw.deployments.0.iter().flat_map(|(_, d)| &d.routes));
+    for r in routes {
+        if let Some(v) = &r.integration.value.payload_format_version
+            && v.value.0 == "2.0"
+        {
+            errors.at(
+                &v.referenced,
+                "REST APIs send Lambda payload format 1.0 only; use \"1.0\" or leave it out",
+            );
+        }
+    }
+    for route in deployments.iter_mut().flat_map(|d| &mut d.routes) {
+        if let Integration::Lambda(l) = &mut route.integration {
+            l.payload = PayloadFormat::V1;
+        }
     }
 }
 

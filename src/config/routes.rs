@@ -146,6 +146,8 @@ pub(crate) fn resolve_routes(
             routes.push(Route {
                 key: key.clone(),
                 integration,
+                api_key_required: raw.api_key_required.as_ref().is_some_and(|r| r.value),
+                cache: super::caching::route_cache(raw.cache.as_ref(), Some(key), errors),
             });
         }
     }
@@ -192,6 +194,7 @@ fn resolve_integration(
             let kind = match kind {
                 IntegrationType::Mock => "a mock",
                 IntegrationType::HttpProxy => "an http_proxy",
+                IntegrationType::Lambda => "a lambda",
             };
             errors.at(
                 loc,
@@ -199,7 +202,37 @@ fn resolve_integration(
             );
         }
     };
+    if kind != IntegrationType::Lambda {
+        refuse(
+            i.function.as_ref().map(|s| &s.referenced),
+            "function",
+            errors,
+        );
+        refuse(
+            i.payload_format_version.as_ref().map(|s| &s.referenced),
+            "payload_format_version",
+            errors,
+        );
+        refuse(
+            i.credentials.as_ref().map(|s| &s.referenced),
+            "credentials",
+            errors,
+        );
+        refuse(i.region.as_ref().map(|s| &s.referenced), "region", errors);
+    }
     match kind {
+        IntegrationType::Lambda => {
+            refuse(i.status.as_ref().map(|s| &s.referenced), "status", errors);
+            refuse(i.headers.as_ref().map(|s| &s.referenced), "headers", errors);
+            refuse(i.body.as_ref().map(|s| &s.referenced), "body", errors);
+            refuse(
+                i.pass_host.as_ref().map(|s| &s.referenced),
+                "pass_host",
+                errors,
+            );
+            super::lambda::resolve_lambda(raw, key, vars, upstreams, errors)
+                .map(Integration::Lambda)
+        }
         IntegrationType::Mock => {
             refuse(i.uri.as_ref().map(|s| &s.referenced), "uri", errors);
             refuse(
@@ -296,7 +329,7 @@ fn resolve_mock(i: &RawIntegration, vars: &Vars<'_>, errors: &mut Errors) -> Opt
 }
 
 /// An `http_proxy` URI into (upstream index, path template, Host header).
-fn resolve_uri(
+pub(crate) fn resolve_uri(
     uri: &S<String>,
     key: Option<&RouteKey>,
     vars: &Vars<'_>,

@@ -12,11 +12,13 @@
 
 use serde_saphyr::Location;
 
-use super::model::{OrderedMap, RawApi, RawCanary, RawRoute, RawSticky, S};
+use super::model::{
+    OrderedMap, RawAccessLog, RawApi, RawCanary, RawProtocol, RawRoute, RawSticky, S,
+};
 use super::resolve::{Errors, UpstreamSet, is_simple_name, place};
 use super::routes::{is_tchar, resolve_routes, route_keys};
 use super::vars::{Vars, collect_names, is_var_name};
-use super::{Canary, Deployment, RouteKey, Stage, StageSettings, Sticky};
+use super::{AccessLog, Canary, Deployment, Protocol, RouteKey, Stage, StageSettings, Sticky};
 
 /// The deployment an API's own `routes` form.
 pub(crate) const CURRENT: &str = "current";
@@ -76,6 +78,10 @@ pub(crate) fn resolve_stages(
         deployments: Vec::new(),
     };
 
+    let protocol = match raw.protocol.as_ref().map(|p| p.value) {
+        Some(RawProtocol::Rest) => Protocol::Rest,
+        Some(RawProtocol::Http) | None => Protocol::Http,
+    };
     let raws = &raw.stages.value;
     if raws.is_empty() {
         errors.at(&raw.stages.referenced, "`stages` needs at least one stage");
@@ -112,7 +118,16 @@ pub(crate) fn resolve_stages(
             deployment_header: full
                 .and_then(|f| f.deployment_header.as_ref())
                 .is_some_and(|h| h.value),
-            settings: StageSettings::default(),
+            settings: StageSettings {
+                access_log: full
+                    .and_then(|f| f.access_log.as_ref())
+                    .map(|a| access_log(&a.value, protocol, errors)),
+                cache: full
+                    .and_then(|f| f.cache.as_ref())
+                    .and_then(|c| super::caching::stage_cache(&c.value, errors)),
+                // Throttling is filled in by `limits`.
+                ..StageSettings::default()
+            },
         });
     }
     // Deployments no stage runs are checked too (without variables).
@@ -227,7 +242,10 @@ fn source<'a>(name: &'a str, routes: &'a [RawRoute], errors: &mut Errors) -> Sou
     let mut names = Vec::new();
     for r in routes {
         let i = &r.integration.value;
-        for text in [i.uri.as_ref(), i.body.as_ref()].into_iter().flatten() {
+        for text in [i.uri.as_ref(), i.body.as_ref(), i.function.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             collect_names(&text.value, &mut names);
         }
         for (_, v) in i.headers.iter().flat_map(|h| &h.value.0) {
@@ -273,6 +291,30 @@ fn variables(
     }
     out.sort();
     out
+}
+
+/// A stage's `access_log`: the format compiles (for the API's protocol:
+/// presets differ between REST and HTTP APIs), the destination is a path or
+/// `stdout`.
+fn access_log(raw: &RawAccessLog, protocol: Protocol, errors: &mut Errors) -> AccessLog {
+    let dest = &raw.destination;
+    if dest.value.is_empty() || dest.value.chars().any(char::is_control) {
+        errors.at(&dest.referenced, "`destination` is a file path or `stdout`");
+    }
+    let format = raw
+        .format
+        .as_ref()
+        .map_or_else(|| "clf".to_owned(), |f| f.value.clone());
+    if let Err(e) = crate::observe::access_log::Format::compile(&format, protocol) {
+        match &raw.format {
+            Some(f) => errors.at(&f.referenced, e),
+            None => errors.at(&dest.referenced, e),
+        }
+    }
+    AccessLog {
+        destination: dest.value.clone(),
+        format,
+    }
 }
 
 fn sticky(raw: &RawSticky, at: &Location, errors: &mut Errors) -> Option<Sticky> {
@@ -326,6 +368,25 @@ fn deployment_id(routes: &[RawRoute]) -> String {
         h.field(num(&i.timeout_ms).as_bytes());
         for text in [&i.uri, &i.body] {
             h.field(text.as_ref().map_or(&b""[..], |s| s.value.as_bytes()));
+        }
+        if i.kind.value == super::model::IntegrationType::Lambda {
+            for text in [&i.function, &i.region] {
+                h.field(text.as_ref().map_or(&b""[..], |s| s.value.as_bytes()));
+            }
+            h.field(
+                i.payload_format_version
+                    .as_ref()
+                    .map_or(&b""[..], |v| v.value.0.as_bytes()),
+            );
+            h.field(match i.credentials.as_ref().map(|c| &c.value) {
+                None => b"".as_slice(),
+                Some(super::model::RawCredentials::Named(n)) => n.as_bytes(),
+                Some(super::model::RawCredentials::Static(s)) => s.access_key_id.value.as_bytes(),
+            });
+        }
+        if r.api_key_required.as_ref().is_some_and(|k| k.value) {
+            // Only when set, so ids of deployments without it stay the same.
+            h.field(b"api_key_required");
         }
         h.field(match i.pass_host.as_ref().map(|p| p.value) {
             None => b"",

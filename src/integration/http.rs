@@ -4,8 +4,9 @@
 //! * The upstream request is rebuilt, not copied: a fresh request line from
 //!   the integration URI template, `Host` of the target (or the client's with
 //!   `pass_host`), hop-by-hop fields dropped (RFC 9110 §7.6.1),
-//!   `X-Forwarded-For` appended to, `X-Forwarded-Proto` / `-Port` set, and
-//!   exactly one framing field.
+//!   `X-Forwarded-For` appended to, `X-Forwarded-Proto` / `-Port` set,
+//!   `traceparent` and `X-Amzn-Trace-Id` replaced by the request's trace with
+//!   this hop's span (see `observe::trace`), and exactly one framing field.
 //! * Bodies stream both ways; chunked bodies are decoded and re-encoded, so
 //!   what reaches either side is framed by this gateway alone.
 //! * Retries: a reused pooled connection that fails before any response byte
@@ -24,24 +25,12 @@ use crate::config::{HttpProxy, TemplatePart};
 use crate::pipeline::gateway_response::GatewayResponse;
 use crate::pipeline::response;
 use crate::pipeline::{Exchange, Request, respond_error};
-use crate::proto::http1::{Framing, LAST_CHUNK, Method, Span, parse_response, write_chunk_header};
-use crate::server::body::{BodyError, BodyReader};
+use crate::proto::http1::{Framing, LAST_CHUNK, Method, Span, write_chunk_header};
+use crate::server::body::BodyReader;
 use crate::server::bufpool::{BUF_SIZE, Bufs};
 use crate::server::core::{Active, Core};
-use crate::server::io::{self, IoFail};
-use crate::upstream::Checkout;
-
-/// How the upstream leg failed.
-enum Fail {
-    /// Refused, reset, closed early, malformed response.
-    Upstream,
-    /// The integration timeout passed.
-    Timeout,
-    /// The client's body was malformed or too large (answer and close).
-    Client(GatewayResponse),
-    /// The client went away; nothing to answer.
-    ClientGone,
-}
+use crate::server::io;
+use crate::upstream::exchange::{Fail, Target, send};
 
 pub async fn proxy(
     core: &Core,
@@ -54,6 +43,7 @@ pub async fn proxy(
     let active = &*ex.active;
     let started = Instant::now();
     let deadline = started + hp.timeout;
+    req.facts.integration_start.set(Some(started));
     build_request_head(core, ex, bufs, req, hp);
     bufs.rd.drain(..req.head_len);
 
@@ -78,14 +68,33 @@ pub async fn proxy(
         body.settle(&mut bufs.rd);
     }
 
+    let to = Target {
+        upstream: hp.upstream,
+        method: req.method,
+        idempotent: matches!(
+            req.method,
+            Method::Get
+                | Method::Head
+                | Method::Options
+                | Method::Put
+                | Method::Delete
+                | Method::Trace
+        ),
+    };
     let sent = send(
-        core, active, client, bufs, req, hp, &mut body, replayable, deadline,
+        core, active, client, bufs, to, &mut body, replayable, deadline,
     )
     .await;
     let mut conn = match sent {
         Ok(c) => c,
-        Err(f) => return fail(core, ex, client, bufs, req, &body, f).await,
+        Err(f) => {
+            req.facts.request_body.set(body.total);
+            return fail(core, ex, client, bufs, req, &body, f).await;
+        }
     };
+    req.facts.integration_end.set(Some(Instant::now()));
+    req.facts.integration_status.set(Some(bufs.resp.status));
+    active.observer.metrics.upstream(hp.upstream, conn.reused);
     let (keep, reusable) = relay_response(
         core,
         active,
@@ -101,196 +110,8 @@ pub async fn proxy(
         reusable && body.is_done(),
         core.now.get().max(started),
     );
+    req.facts.request_body.set(body.total);
     keep && body.is_done()
-}
-
-/// Get a connection, send the request, and read the response head into
-/// `bufs.ur` / `bufs.resp`.
-#[allow(clippy::too_many_arguments)]
-async fn send(
-    core: &Core,
-    active: &Active,
-    client: &mut TcpStream,
-    bufs: &mut Bufs,
-    req: &Request<'_>,
-    hp: &HttpProxy,
-    body: &mut BodyReader,
-    replayable: bool,
-    deadline: Instant,
-) -> Result<Checkout, Fail> {
-    let idempotent = matches!(
-        req.method,
-        Method::Get | Method::Head | Method::Options | Method::Put | Method::Delete | Method::Trace
-    );
-    let up = hp.upstream;
-    let mut target = active.pools.pick(up, &core.ids);
-    let mut retried = false;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut conn = match monoio::time::timeout(
-            left,
-            active.pools.checkout(up, target, core.now.get(), !retried),
-        )
-        .await
-        {
-            Err(_) => return Err(Fail::Timeout),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => return Err(Fail::Timeout),
-            Ok(Err(_)) => {
-                let n = active.pools.target_count(up);
-                if idempotent && replayable && !retried && n > 1 {
-                    retried = true;
-                    target = (target + 1) % n;
-                    continue;
-                }
-                return Err(Fail::Upstream);
-            }
-            Ok(Ok(c)) => c,
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        let wrote = io::write_all(&mut conn.stream, &mut bufs.uw, left).await;
-        if bufs.uw.capacity() == 0 {
-            bufs.uw = Vec::with_capacity(BUF_SIZE);
-        }
-        let stale = |c: &Checkout| c.reused && replayable && !retried;
-        match wrote {
-            Ok(()) => {}
-            Err(IoFail::Timeout) => return Err(Fail::Timeout),
-            Err(_) if stale(&conn) => {
-                retried = true;
-                continue;
-            }
-            Err(_) => return Err(Fail::Upstream),
-        }
-        if !replayable {
-            stream_body(active, client, &mut conn.stream, bufs, body, deadline).await?;
-        }
-        match read_response_head(active, &mut conn.stream, bufs, req.method, deadline).await {
-            Ok(()) => return Ok(conn),
-            Err(ReadFail::Timeout) => return Err(Fail::Timeout),
-            Err(ReadFail::ClosedEmpty) if stale(&conn) => {
-                retried = true;
-                continue;
-            }
-            Err(_) => return Err(Fail::Upstream),
-        }
-    }
-}
-
-/// Forward the client's body as it arrives.
-async fn stream_body(
-    active: &Active,
-    client: &mut TcpStream,
-    upstream: &mut TcpStream,
-    bufs: &mut Bufs,
-    body: &mut BodyReader,
-    deadline: Instant,
-) -> Result<(), Fail> {
-    let chunked = body.framing() == Framing::Chunked;
-    loop {
-        let piece = body
-            .next(client, &mut bufs.rd, active.limits.header_read_timeout)
-            .await;
-        let left = deadline.saturating_duration_since(Instant::now());
-        match piece {
-            Ok(Some(r)) => {
-                bufs.uw.clear();
-                if chunked {
-                    write_chunk_header(&mut bufs.uw, r.len());
-                    bufs.uw.extend_from_slice(&bufs.rd[r]);
-                    bufs.uw.extend_from_slice(b"\r\n");
-                    write_up(upstream, &mut bufs.uw, left).await?;
-                } else {
-                    write_range_up(upstream, &mut bufs.rd, r.start, r.end, left).await?;
-                }
-            }
-            Ok(None) => {
-                if chunked {
-                    bufs.uw.clear();
-                    bufs.uw.extend_from_slice(LAST_CHUNK);
-                    write_up(upstream, &mut bufs.uw, left).await?;
-                }
-                body.settle(&mut bufs.rd);
-                return Ok(());
-            }
-            Err(BodyError::TooLarge) => return Err(Fail::Client(GatewayResponse::RequestTooLarge)),
-            Err(BodyError::Malformed) => return Err(Fail::Client(GatewayResponse::BadRequest)),
-            Err(_) => return Err(Fail::ClientGone),
-        }
-    }
-}
-
-async fn write_up(up: &mut TcpStream, buf: &mut Vec<u8>, left: Duration) -> Result<(), Fail> {
-    let r = io::write_all(up, buf, left).await;
-    if buf.capacity() == 0 {
-        *buf = Vec::with_capacity(BUF_SIZE);
-    }
-    r.map_err(|e| match e {
-        IoFail::Timeout => Fail::Timeout,
-        _ => Fail::Upstream,
-    })
-}
-
-async fn write_range_up(
-    up: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    start: usize,
-    end: usize,
-    left: Duration,
-) -> Result<(), Fail> {
-    let r = io::write_range(up, buf, start, end, left).await;
-    if buf.capacity() == 0 {
-        *buf = Vec::with_capacity(BUF_SIZE);
-    }
-    r.map_err(|e| match e {
-        IoFail::Timeout => Fail::Timeout,
-        _ => Fail::Upstream,
-    })
-}
-
-enum ReadFail {
-    Timeout,
-    /// Closed before any response byte (a stale pooled connection looks so).
-    ClosedEmpty,
-    Broken,
-}
-
-async fn read_response_head(
-    active: &Active,
-    up: &mut TcpStream,
-    bufs: &mut Bufs,
-    method: Method,
-    deadline: Instant,
-) -> Result<(), ReadFail> {
-    bufs.ur.clear();
-    loop {
-        if !bufs.ur.is_empty() {
-            match parse_response(&bufs.ur, method, &active.head_limits, &mut bufs.resp) {
-                Ok(Some(n)) => {
-                    if (100..200).contains(&bufs.resp.status) && bufs.resp.status != 101 {
-                        bufs.ur.drain(..n);
-                        continue;
-                    }
-                    return Ok(());
-                }
-                Ok(None) => {}
-                Err(_) => return Err(ReadFail::Broken),
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let was_empty = bufs.ur.is_empty();
-        match io::read_more(up, &mut bufs.ur, BUF_SIZE, left).await {
-            Ok(_) => {}
-            Err(IoFail::Timeout) => {
-                bufs.ur = Vec::with_capacity(BUF_SIZE);
-                return Err(ReadFail::Timeout);
-            }
-            Err(IoFail::Closed) if was_empty => return Err(ReadFail::ClosedEmpty),
-            Err(IoFail::Io(e)) if was_empty && e.kind() == std::io::ErrorKind::ConnectionReset => {
-                return Err(ReadFail::ClosedEmpty);
-            }
-            Err(_) => return Err(ReadFail::Broken),
-        }
-    }
 }
 
 /// Send the response head and stream its body to the client. Returns
@@ -325,6 +146,8 @@ async fn relay_response(
         framing == Framing::None,
         req.protocol,
     );
+    // The response cache takes the head so far (a miss being filled).
+    let mut capture = crate::pipeline::cache::Capture::begin(req, resp, &bufs.ur, wr);
     response::common_headers(wr, &req.common(keep));
     match framing {
         Framing::Length(n) => response::content_length(wr, n),
@@ -335,6 +158,8 @@ async fn relay_response(
     }
     wr.extend_from_slice(b"\r\n");
     bufs.ur.drain(..head_len);
+    let status = bufs.resp.status;
+    let head_bytes = bufs.wr.len();
 
     let write_timeout = active.limits.keepalive_timeout;
     let mut body = BodyReader::new(framing, u64::MAX, false);
@@ -344,12 +169,17 @@ async fn relay_response(
     {
         let n = n as usize;
         bufs.wr.extend_from_slice(&bufs.ur[..n]);
+        capture.body(&bufs.ur[..n]);
+        capture.finish();
         bufs.ur.clear();
         let ok = io::write_all(client, &mut bufs.wr, write_timeout)
             .await
             .is_ok();
+        req.facts.responded(status, head_bytes, n as u64);
         return (ok && keep, ok && up_keep);
     }
+    // Counted as sent once the head is written: status and body bytes so far.
+    req.facts.responded(status, head_bytes, 0);
     if io::write_all(client, &mut bufs.wr, write_timeout)
         .await
         .is_err()
@@ -359,6 +189,10 @@ async fn relay_response(
     loop {
         match body.next(up, &mut bufs.ur, timeout).await {
             Ok(Some(r)) => {
+                capture.body(&bufs.ur[r.clone()]);
+                req.facts
+                    .response_length
+                    .set(req.facts.response_length.get() + r.len() as u64);
                 let ok = if rechunk {
                     bufs.wr.clear();
                     write_chunk_header(&mut bufs.wr, r.len());
@@ -372,7 +206,10 @@ async fn relay_response(
                     return (false, false);
                 }
             }
-            Ok(None) => break,
+            Ok(None) => {
+                capture.finish();
+                break;
+            }
             Err(_) => return (false, false),
         }
     }
@@ -404,9 +241,20 @@ async fn fail(
         bufs.wr = Vec::with_capacity(BUF_SIZE);
     }
     let gr = match f {
-        Fail::Upstream => GatewayResponse::IntegrationFailure,
-        Fail::Timeout => GatewayResponse::IntegrationTimeout,
-        Fail::Client(gr) => gr,
+        Fail::Upstream => {
+            req.facts.integration_error.set(Some(
+                "The upstream refused or reset the connection, or sent a malformed response",
+            ));
+            GatewayResponse::IntegrationFailure
+        }
+        Fail::Timeout => {
+            req.facts.integration_error.set(Some(
+                "The upstream did not answer within the integration timeout",
+            ));
+            GatewayResponse::IntegrationTimeout
+        }
+        Fail::ClientTooLarge => GatewayResponse::RequestTooLarge,
+        Fail::ClientMalformed => GatewayResponse::BadRequest,
         Fail::ClientGone => return false,
     };
     // The connection continues only if the client's request was read whole.
@@ -550,11 +398,21 @@ fn build_request_head(
             || name.eq_ignore_ascii_case(b"x-forwarded-for")
             || name.eq_ignore_ascii_case(b"x-forwarded-proto")
             || name.eq_ignore_ascii_case(b"x-forwarded-port")
+            || name.eq_ignore_ascii_case(b"traceparent")
+            || name.eq_ignore_ascii_case(b"x-amzn-trace-id")
             || (has_connection && nominated_by_connection(rd, &head.headers, name))
         {
             continue;
         }
         response::header(uw, name, v.get(rd));
+    }
+    // The trace, with this hop's span id (see `observe::trace`).
+    if let Some(t) = &req.trace {
+        uw.extend_from_slice(b"traceparent: ");
+        t.write_traceparent(uw);
+        uw.extend_from_slice(b"\r\nX-Amzn-Trace-Id: ");
+        t.write_amzn_trace_id(uw, head.header(rd, "x-amzn-trace-id"));
+        uw.extend_from_slice(b"\r\n");
     }
     // X-Forwarded-For: the client's list, then the address this gateway saw.
     uw.extend_from_slice(b"X-Forwarded-For: ");

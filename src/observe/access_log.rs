@@ -420,6 +420,21 @@ fn push_hex_escape(out: &mut Vec<u8>, b: u8) {
 
 /// Escape `s` for `form` (without adding quotes, except CSV's own quoting).
 pub fn escape(out: &mut Vec<u8>, form: Form, s: &[u8]) {
+    // The common case — printable ASCII with nothing to escape — is one copy.
+    let special = |b: u8| {
+        !(0x20..0x7f).contains(&b)
+            || match form {
+                Form::Json | Form::Clf => b == b'"' || b == b'\\',
+                Form::Xml => matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''),
+                Form::Csv => b == b',' || b == b'"',
+            }
+    };
+    if !s.iter().any(|&b| special(b))
+        && (form != Form::Csv || (s.first() != Some(&b' ') && s.last() != Some(&b' ')))
+    {
+        out.extend_from_slice(s);
+        return;
+    }
     match form {
         Form::Json => {
             let utf8 = std::str::from_utf8(s).is_ok();

@@ -15,9 +15,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::config::{Gateway, Protocol};
 use crate::observe::access_log::{Format, Record};
-use crate::observe::log_writer::LocalLog;
-use crate::observe::metrics::{Layout, Metrics, Outcome, Slot};
+use crate::observe::log_writer::{Destination, LocalLog, Sinks};
+use crate::observe::metrics::{ApiShape, Layout, Metrics, Outcome, Slot, StageShape};
 use crate::observe::request_id::RequestId;
 use crate::observe::trace::TraceContext;
 use crate::proto::http1::{RequestHead, Version};
@@ -42,6 +43,12 @@ pub struct Facts {
     pub integration_error: Cell<Option<&'static str>>,
     /// A gateway response: (message, response type), for `$context.error.*`.
     pub error: Cell<Option<(&'static str, &'static str)>>,
+    /// A rate limit refused the request (the throttling step sets it):
+    /// counted in `tollgate_throttled_requests`.
+    pub throttled: Cell<bool>,
+    /// The response cache was consulted: `Some(true)` served from it,
+    /// `Some(false)` a miss (CacheHitCount / CacheMissCount).
+    pub cache_hit: Cell<Option<bool>>,
 }
 
 impl Facts {
@@ -55,6 +62,8 @@ impl Facts {
         self.integration_status.set(None);
         self.integration_error.set(None);
         self.error.set(None);
+        self.throttled.set(false);
+        self.cache_hit.set(None);
     }
 
     /// A response went out: its status and the sizes of its head and body.
@@ -158,6 +167,25 @@ impl WallClock {
     }
 }
 
+/// Start the writer of every access log destination `gw` names (before
+/// workers build their observers, from a thread that is not pinned: a
+/// writer thread inherits its creator's CPU affinity).
+pub fn start_log_writers(gw: &Gateway, sinks: &Sinks) {
+    for al in gw
+        .apis
+        .iter()
+        .flat_map(|a| &a.stages)
+        .filter_map(|s| s.settings.access_log.as_ref())
+    {
+        if let Err(e) = sinks.get(&Destination::parse(&al.destination)) {
+            eprintln!(
+                "tollgate: access log {}: cannot start its writer: {e}",
+                al.destination
+            );
+        }
+    }
+}
+
 /// One stage's access log on this worker.
 #[derive(Debug)]
 pub struct StageLog {
@@ -206,6 +234,82 @@ pub struct Finished<'a> {
 }
 
 impl Observer {
+    /// The observers of configuration `gw` on one worker: its metric
+    /// layout, and a [`LocalLog`] per access log destination its stages
+    /// name (from `sinks`, which starts each destination's writer once).
+    pub fn build(gw: &Gateway, sinks: &Sinks) -> Observer {
+        let route_keys = |api: &crate::config::Api, d: usize| -> (usize, Vec<String>) {
+            let routes = api.deployments.get(d).map_or(&[][..], |d| &d.routes[..]);
+            (d, routes.iter().map(|r| r.key.to_string()).collect())
+        };
+        let shapes: Vec<ApiShape> = gw
+            .apis
+            .iter()
+            .map(|api| ApiShape {
+                name: api.name.clone(),
+                protocol: api.protocol,
+                stages: api
+                    .stages
+                    .iter()
+                    .map(|st| {
+                        let mut deployments = vec![route_keys(api, st.deployment)];
+                        if let Some(c) =
+                            st.canary.as_ref().filter(|c| c.deployment != st.deployment)
+                        {
+                            deployments.push(route_keys(api, c.deployment));
+                        }
+                        StageShape {
+                            name: st.name.clone(),
+                            deployments,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        let upstreams: Vec<String> = gw.upstreams.iter().map(|u| u.name.clone()).collect();
+        let unrouted = gw.apis.first().map_or(Protocol::Http, |a| a.protocol);
+        let layout = Arc::new(Layout::new(&shapes, &upstreams, unrouted));
+        let mut outputs: Vec<(Destination, Rc<LocalLog>)> = Vec::new();
+        let mut specs = Vec::new();
+        for (a, api) in gw.apis.iter().enumerate() {
+            for (st, stage) in api.stages.iter().enumerate() {
+                let Some(al) = &stage.settings.access_log else {
+                    continue;
+                };
+                // Checked when the configuration loaded.
+                let Ok(format) = Format::compile(&al.format, api.protocol) else {
+                    continue;
+                };
+                let dest = Destination::parse(&al.destination);
+                let out = match outputs.iter().find(|(d, _)| *d == dest) {
+                    Some((_, out)) => out.clone(),
+                    None => match sinks.get(&dest) {
+                        Ok(sink) => {
+                            let out = Rc::new(LocalLog::new(sink));
+                            outputs.push((dest, out.clone()));
+                            out
+                        }
+                        Err(e) => {
+                            eprintln!(
+                                "tollgate: access log {}: cannot start its writer: {e}",
+                                al.destination
+                            );
+                            continue;
+                        }
+                    },
+                };
+                specs.push(LogSpec {
+                    api: a,
+                    stage: st,
+                    format,
+                    out,
+                });
+            }
+        }
+        let stages: Vec<usize> = gw.apis.iter().map(|a| a.stages.len()).collect();
+        Observer::new(layout, &stages, specs)
+    }
+
     /// `stages_per_api[i]`: how many stages API `i` has.
     pub fn new(layout: Arc<Layout>, stages_per_api: &[usize], logs: Vec<LogSpec>) -> Observer {
         let mut stage_base = Vec::with_capacity(stages_per_api.len());
@@ -231,6 +335,12 @@ impl Observer {
             logs: slots,
             outputs,
         }
+    }
+
+    /// A request that failed before it was routed (a malformed head, a
+    /// timeout): counted in the unrouted series, not logged (no stage).
+    pub fn unrouted(&self, o: &Outcome) {
+        self.metrics.record(self.metrics.layout().unrouted(), o);
     }
 
     /// The access log of a stage, if it has one.
@@ -267,6 +377,14 @@ impl Observer {
                     + facts.response_length.get(),
             },
         );
+        if facts.throttled.get() {
+            self.metrics.throttled(f.slot);
+        }
+        match facts.cache_hit.get() {
+            Some(true) => self.metrics.cache_hit(f.slot),
+            Some(false) => self.metrics.cache_miss(f.slot),
+            None => {}
+        }
         let Some((api, stage)) = f.stage else { return };
         let (Some(log), Some((cap, scratch))) = (self.stage_log(api, stage), f.capture) else {
             return;
@@ -309,9 +427,6 @@ impl Observer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Protocol;
-    use crate::observe::log_writer::{Destination, Sinks};
-    use crate::observe::metrics::ApiShape;
     use crate::observe::request_id::IdGen;
     use crate::proto::http1::{HeadLimits, parse_request};
     use std::time::Duration;
@@ -355,8 +470,13 @@ mod tests {
             &[ApiShape {
                 name: "shop".into(),
                 protocol: Protocol::Rest,
-                stages: vec!["prod".into(), "beta".into()],
-                routes: vec!["GET /pets/{id}".into()],
+                stages: ["prod", "beta"]
+                    .iter()
+                    .map(|s| StageShape {
+                        name: s.to_string(),
+                        deployments: vec![(0, vec!["GET /pets/{id}".into()])],
+                    })
+                    .collect(),
             }],
             &[],
             Protocol::Rest,
@@ -396,11 +516,13 @@ mod tests {
         let (id, ext) = (ids.uuid(), ids.short());
         let facts = Facts::default();
         facts.responded(200, 100, 17);
+        facts.throttled.set(true);
+        facts.cache_hit.set(Some(false));
         let wall = WallClock::default();
         let started = Instant::now();
         for stage in [0, 1] {
             obs.finish(&Finished {
-                slot: layout.slot(0, stage, Some(0)),
+                slot: layout.slot(0, stage, 0, Some(0)),
                 stage: Some((0, stage)),
                 started,
                 ended: started + Duration::from_millis(3),
@@ -430,6 +552,9 @@ mod tests {
         let d = obs.metrics.take_delta(0).unwrap();
         assert_eq!(d.series.len(), 2, "one series per stage");
         assert_eq!(d.series[0].counts.count, 1);
+        assert_eq!(d.series[0].counts.throttled, 1);
+        assert_eq!(d.series[0].counts.cache_miss, 1);
+        assert_eq!(d.series[0].counts.cache_hit, 0);
         assert_eq!(
             d.series[0].counts.data_processed,
             rd.len() as u64 + 100 + 17

@@ -23,10 +23,7 @@
 //! the whole run; use `rate()` over the `_bucket` series for windows).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
@@ -47,7 +44,7 @@ pub const BUCKETS_MS: [f64; 18] = [
 /// Exported quantiles (p50, p90, p99, p99.9).
 pub const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 
-fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(HIST_LOW, HIST_HIGH, HIST_SIGFIG).expect("valid histogram bounds")
 }
 
@@ -70,20 +67,36 @@ pub struct Labels {
 pub struct ApiShape {
     pub name: String,
     pub protocol: Protocol,
-    pub stages: Vec<String>,
-    /// Route keys as text, in route index order.
-    pub routes: Vec<String>,
+    pub stages: Vec<StageShape>,
 }
 
-/// Names every slot of one configuration: for each API, stage and route
-/// (plus "no route" per stage), and one slot for requests that reached no
-/// stage at all. Built once per configuration per worker, then shared with
-/// the deltas it names.
+/// One stage: its name and the deployments it runs (its own, and its
+/// canary's), each with its route keys as text in route index order.
+#[derive(Clone, Debug)]
+pub struct StageShape {
+    pub name: String,
+    pub deployments: Vec<(usize, Vec<String>)>,
+}
+
+#[derive(Debug)]
+struct StageSlots {
+    /// (deployment index, slot of its first route).
+    deployments: Vec<(u32, u32)>,
+    /// The slot of requests no route of the stage matched.
+    none: u32,
+}
+
+/// Names every slot of one configuration: for each API, stage and route of
+/// each deployment the stage runs (plus "no route" per stage), and one slot
+/// for requests that reached no stage at all. Built once per configuration
+/// per worker, then shared with the deltas it names. Series of two
+/// deployments (a canary's) with the same route key have the same labels
+/// and add up in the [`Registry`].
 #[derive(Debug)]
 pub struct Layout {
     series: Vec<(Labels, Protocol)>,
-    /// Per API: (first slot, routes + 1).
-    apis: Vec<(u32, u32)>,
+    /// Per API, per stage.
+    stages: Vec<Vec<StageSlots>>,
     unrouted: u32,
     upstreams: Vec<Arc<str>>,
 }
@@ -93,25 +106,33 @@ impl Layout {
     /// count in (the first API's protocol, as their error responses use).
     pub fn new(apis: &[ApiShape], upstreams: &[String], unrouted_protocol: Protocol) -> Layout {
         let mut series = Vec::new();
-        let mut bases = Vec::new();
+        let mut stages = Vec::with_capacity(apis.len());
         let no_route: Arc<str> = Arc::from("-");
         for api in apis {
             let name: Arc<str> = Arc::from(api.name.as_str());
-            let routes: Vec<Arc<str>> = api.routes.iter().map(|r| Arc::from(r.as_str())).collect();
-            bases.push((series.len() as u32, routes.len() as u32 + 1));
-            for stage in &api.stages {
-                let stage: Arc<str> = Arc::from(stage.as_str());
-                for route in routes.iter().chain(std::iter::once(&no_route)) {
+            let mut api_stages = Vec::with_capacity(api.stages.len());
+            for st in &api.stages {
+                let stage: Arc<str> = Arc::from(st.name.as_str());
+                let mut push = |route: Arc<str>| {
                     series.push((
                         Labels {
                             api: name.clone(),
                             stage: stage.clone(),
-                            route: route.clone(),
+                            route,
                         },
                         api.protocol,
                     ));
+                    series.len() as u32 - 1
+                };
+                let mut deployments = Vec::with_capacity(st.deployments.len());
+                for (d, routes) in &st.deployments {
+                    let first = routes.iter().map(|r| push(Arc::from(r.as_str()))).min();
+                    deployments.push((*d as u32, first.unwrap_or(u32::MAX)));
                 }
+                let none = push(no_route.clone());
+                api_stages.push(StageSlots { deployments, none });
             }
+            stages.push(api_stages);
         }
         let unrouted = series.len() as u32;
         let empty: Arc<str> = Arc::from("");
@@ -125,17 +146,32 @@ impl Layout {
         ));
         Layout {
             series,
-            apis: bases,
+            stages,
             unrouted,
             upstreams: upstreams.iter().map(|u| Arc::from(u.as_str())).collect(),
         }
     }
 
-    /// The slot of a routed request (`route: None` when no route matched).
-    pub fn slot(&self, api: usize, stage: usize, route: Option<usize>) -> Slot {
-        let (base, width) = self.apis[api];
-        let r = route.map_or(width - 1, |r| r as u32);
-        Slot(base + stage as u32 * width + r)
+    /// The slot of a request of a stage: `route` of `deployment`, or `None`
+    /// when no route matched. Out-of-range indexes give the stage's
+    /// "no route" slot (or the unrouted one).
+    pub fn slot(&self, api: usize, stage: usize, deployment: usize, route: Option<usize>) -> Slot {
+        let Some(st) = self.stages.get(api).and_then(|a| a.get(stage)) else {
+            return Slot(self.unrouted);
+        };
+        let Some(r) = route else {
+            return Slot(st.none);
+        };
+        match st
+            .deployments
+            .iter()
+            .find(|(d, _)| *d as usize == deployment)
+        {
+            Some((_, first)) if (*first as usize).saturating_add(r) < st.none as usize => {
+                Slot(first + r as u32)
+            }
+            _ => Slot(st.none),
+        }
     }
 
     /// The slot of requests that matched no stage (or failed before routing).
@@ -200,12 +236,22 @@ impl Counts {
     }
 }
 
+/// A histogram allocated on its series' first request (then reused), so a
+/// configuration with many routes costs memory only for routes that run.
+type LazyHistogram = RefCell<Option<Box<Histogram<u64>>>>;
+
 #[derive(Debug)]
 struct Series {
     counts: Cell<Counts>,
     dirty: Cell<bool>,
-    latency: RefCell<Histogram<u64>>,
-    integration: RefCell<Histogram<u64>>,
+    latency: LazyHistogram,
+    integration: LazyHistogram,
+}
+
+fn record_into(h: &LazyHistogram, v: u64) {
+    h.borrow_mut()
+        .get_or_insert_with(|| Box::new(new_histogram()))
+        .saturating_record(v.max(HIST_LOW));
 }
 
 impl Series {
@@ -213,8 +259,8 @@ impl Series {
         Series {
             counts: Cell::new(Counts::default()),
             dirty: Cell::new(false),
-            latency: RefCell::new(new_histogram()),
-            integration: RefCell::new(new_histogram()),
+            latency: RefCell::new(None),
+            integration: RefCell::new(None),
         }
     }
 
@@ -265,13 +311,9 @@ impl Metrics {
                 c.integration_sum_us += i;
             }
         });
-        s.latency
-            .borrow_mut()
-            .saturating_record(o.latency_us.max(HIST_LOW));
+        record_into(&s.latency, o.latency_us);
         if let Some(i) = o.integration_latency_us {
-            s.integration
-                .borrow_mut()
-                .saturating_record(i.max(HIST_LOW));
+            record_into(&s.integration, i);
         }
     }
 
@@ -307,15 +349,12 @@ impl Metrics {
                 continue;
             }
             let counts = s.counts.replace(Counts::default());
-            let take = |h: &RefCell<Histogram<u64>>| {
+            let take = |h: &LazyHistogram| {
                 let mut h = h.borrow_mut();
-                if h.is_empty() {
-                    None
-                } else {
-                    let copy = h.clone();
-                    h.reset();
-                    Some(copy)
-                }
+                let h = h.as_mut().filter(|h| !h.is_empty())?;
+                let copy = (**h).clone();
+                h.reset();
+                Some(copy)
             };
             series.push(SeriesDelta {
                 slot: Slot(i as u32),
@@ -363,597 +402,8 @@ pub struct Delta {
     pub upstreams: Vec<(u32, u64, u64)>,
 }
 
-/// Totals of one series since the process started.
-#[derive(Debug)]
-pub struct Totals {
-    pub protocol: Protocol,
-    pub counts: Counts,
-    pub latency: Histogram<u64>,
-    pub integration: Histogram<u64>,
-}
-
-/// Facts about a worker for `tollgate_worker_info`.
-#[derive(Clone, Debug)]
-pub struct WorkerFacts {
-    pub index: usize,
-    pub cpu: Option<usize>,
-    pub driver: Option<&'static str>,
-}
-
-/// Counters of one access log destination.
-#[derive(Clone, Debug)]
-pub struct LogFacts {
-    pub destination: String,
-    pub lines: u64,
-    pub dropped: u64,
-    pub write_errors: u64,
-    pub reopens: u64,
-}
-
-/// Merged totals, keyed by label values.
-#[derive(Debug, Default)]
-pub struct Registry {
-    series: BTreeMap<Labels, Totals>,
-    /// upstream name → (new connections, reused connections).
-    upstreams: BTreeMap<Arc<str>, (u64, u64)>,
-    /// requests per worker.
-    workers: BTreeMap<usize, u64>,
-}
-
-impl Registry {
-    pub fn merge(&mut self, d: Delta) {
-        for s in d.series {
-            let (labels, protocol) = &d.layout.series[s.slot.0 as usize];
-            let t = self.series.entry(labels.clone()).or_insert_with(|| Totals {
-                protocol: *protocol,
-                counts: Counts::default(),
-                latency: new_histogram(),
-                integration: new_histogram(),
-            });
-            t.protocol = *protocol;
-            t.counts.add(&s.counts);
-            if let Some(h) = &s.latency {
-                let _ = t.latency.add(h);
-            }
-            if let Some(h) = &s.integration {
-                let _ = t.integration.add(h);
-            }
-            *self.workers.entry(d.worker).or_default() += s.counts.count;
-        }
-        for (u, n, o) in d.upstreams {
-            let name = d.layout.upstreams[u as usize].clone();
-            let e = self.upstreams.entry(name).or_default();
-            e.0 += n;
-            e.1 += o;
-        }
-    }
-
-    /// The totals of one series, if it saw traffic.
-    pub fn get(&self, api: &str, stage: &str, route: &str) -> Option<&Totals> {
-        self.series
-            .iter()
-            .find(|(l, _)| &*l.api == api && &*l.stage == stage && &*l.route == route)
-            .map(|(_, t)| t)
-    }
-
-    /// The Prometheus text exposition format (version 0.0.4).
-    pub fn render(&self, workers: &[WorkerFacts], logs: &[LogFacts]) -> String {
-        let mut out = String::with_capacity(4096 + self.series.len() * 2048);
-        let rest = Some(Protocol::Rest);
-        let http = Some(Protocol::Http);
-        let counters: [CounterFamily; 9] = [
-            (
-                "tollgate_Count",
-                "Requests (API Gateway metric Count).",
-                None,
-                |c| c.count,
-            ),
-            (
-                "tollgate_4XXError",
-                "Client errors, REST APIs (API Gateway metric 4XXError).",
-                rest,
-                |c| c.err4,
-            ),
-            (
-                "tollgate_5XXError",
-                "Server errors, REST APIs (API Gateway metric 5XXError).",
-                rest,
-                |c| c.err5,
-            ),
-            (
-                "tollgate_4xx",
-                "Client errors, HTTP APIs (API Gateway metric 4xx).",
-                http,
-                |c| c.err4,
-            ),
-            (
-                "tollgate_5xx",
-                "Server errors, HTTP APIs (API Gateway metric 5xx).",
-                http,
-                |c| c.err5,
-            ),
-            (
-                "tollgate_CacheHitCount",
-                "Requests served from the response cache, REST APIs.",
-                rest,
-                |c| c.cache_hit,
-            ),
-            (
-                "tollgate_CacheMissCount",
-                "Requests the response cache could not serve, REST APIs.",
-                rest,
-                |c| c.cache_miss,
-            ),
-            (
-                "tollgate_throttled_requests",
-                "Requests refused by a rate limit (429).",
-                None,
-                |c| c.throttled,
-            ),
-            (
-                "tollgate_DataProcessed",
-                "Request and response bytes, HTTP APIs (API Gateway metric DataProcessed).",
-                http,
-                |c| c.data_processed,
-            ),
-        ];
-        for (name, help, only, pick) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (labels, t) in self
-                .series
-                .iter()
-                .filter(|(_, t)| only.is_none_or(|p| p == t.protocol))
-            {
-                series_line(&mut out, name, labels, "", pick(&t.counts) as f64);
-            }
-        }
-        let hists: [(&str, &str, HistPick); 2] = [
-            (
-                "tollgate_Latency",
-                "Request received to response sent, ms (API Gateway metric Latency).",
-                |t| (&t.latency, t.counts.count, t.counts.latency_sum_us),
-            ),
-            (
-                "tollgate_IntegrationLatency",
-                "Upstream request sent to upstream response received, ms (API Gateway metric IntegrationLatency).",
-                |t| {
-                    (
-                        &t.integration,
-                        t.counts.integration_count,
-                        t.counts.integration_sum_us,
-                    )
-                },
-            ),
-        ];
-        for (name, help, pick) in hists {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-            for (labels, t) in &self.series {
-                let (h, count, sum_us) = pick(t);
-                if count == 0 {
-                    continue;
-                }
-                for le in BUCKETS_MS {
-                    let le_us = (le * 1000.0) as u64;
-                    let n = count_at_or_below(h, le_us);
-                    series_line(
-                        &mut out,
-                        &format!("{name}_bucket"),
-                        labels,
-                        &format!(",le=\"{le}\""),
-                        n as f64,
-                    );
-                }
-                series_line(
-                    &mut out,
-                    &format!("{name}_bucket"),
-                    labels,
-                    ",le=\"+Inf\"",
-                    count as f64,
-                );
-                series_line(
-                    &mut out,
-                    &format!("{name}_sum"),
-                    labels,
-                    "",
-                    sum_us as f64 / 1000.0,
-                );
-                series_line(&mut out, &format!("{name}_count"), labels, "", count as f64);
-            }
-            let q = format!("{name}_quantile");
-            let _ = writeln!(
-                out,
-                "# HELP {q} {name} quantiles over the whole run, ms (p50, p90, p99, p99.9).\n# TYPE {q} gauge"
-            );
-            for (labels, t) in &self.series {
-                let (h, count, _) = pick(t);
-                if count == 0 {
-                    continue;
-                }
-                for qv in QUANTILES {
-                    let v = h.value_at_quantile(qv) as f64 / 1000.0;
-                    series_line(&mut out, &q, labels, &format!(",quantile=\"{qv}\""), v);
-                }
-            }
-        }
-        out.push_str("# HELP tollgate_upstream_requests Upstream exchanges by connection: new or reused from the pool.\n# TYPE tollgate_upstream_requests counter\n");
-        for (name, (n, o)) in &self.upstreams {
-            let u = escape_label(name);
-            let _ = writeln!(
-                out,
-                "tollgate_upstream_requests{{upstream=\"{u}\",connection=\"new\"}} {n}"
-            );
-            let _ = writeln!(
-                out,
-                "tollgate_upstream_requests{{upstream=\"{u}\",connection=\"reused\"}} {o}"
-            );
-        }
-        out.push_str("# HELP tollgate_upstream_connection_reuse_ratio Reused / all upstream exchanges.\n# TYPE tollgate_upstream_connection_reuse_ratio gauge\n");
-        for (name, (n, o)) in &self.upstreams {
-            let ratio = if n + o == 0 {
-                0.0
-            } else {
-                *o as f64 / (n + o) as f64
-            };
-            let _ = writeln!(
-                out,
-                "tollgate_upstream_connection_reuse_ratio{{upstream=\"{}\"}} {}",
-                escape_label(name),
-                fmt_f64(ratio)
-            );
-        }
-        out.push_str("# HELP tollgate_worker_info A worker thread: its CPU and I/O driver.\n# TYPE tollgate_worker_info gauge\n");
-        for w in workers {
-            let cpu = w.cpu.map(|c| c.to_string()).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "tollgate_worker_info{{worker=\"{}\",cpu=\"{cpu}\",driver=\"{}\"}} 1",
-                w.index,
-                w.driver.unwrap_or("")
-            );
-        }
-        out.push_str("# HELP tollgate_worker_requests Requests finished per worker.\n# TYPE tollgate_worker_requests counter\n");
-        for w in workers {
-            let n = self.workers.get(&w.index).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "tollgate_worker_requests{{worker=\"{}\"}} {n}",
-                w.index
-            );
-        }
-        let log_families: [(&str, &str, LogPick); 4] = [
-            (
-                "tollgate_access_log_lines",
-                "Access log lines written.",
-                |l| l.lines,
-            ),
-            (
-                "tollgate_access_log_dropped_lines",
-                "Access log lines dropped because the destination could not keep up or failed.",
-                |l| l.dropped,
-            ),
-            (
-                "tollgate_access_log_write_errors",
-                "Failed writes (or opens) of an access log destination.",
-                |l| l.write_errors,
-            ),
-            (
-                "tollgate_access_log_reopens",
-                "Access log destinations reopened (SIGUSR1).",
-                |l| l.reopens,
-            ),
-        ];
-        for (name, help, pick) in log_families {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for l in logs {
-                let _ = writeln!(
-                    out,
-                    "{name}{{destination=\"{}\"}} {}",
-                    escape_label(&l.destination),
-                    pick(l)
-                );
-            }
-        }
-        out
-    }
-}
-
-/// (name, help, only this protocol's series, value).
-type CounterFamily = (
-    &'static str,
-    &'static str,
-    Option<Protocol>,
-    fn(&Counts) -> u64,
-);
-/// (histogram, count, sum in µs) of a series.
-type HistPick = fn(&Totals) -> (&Histogram<u64>, u64, u64);
-type LogPick = fn(&LogFacts) -> u64;
-
-/// Requests whose recorded value is ≤ `le_us` (hdrhistogram bins are 1 %
-/// wide; a bin counts when its highest equivalent value is within the bound).
-fn count_at_or_below(h: &Histogram<u64>, le_us: u64) -> u64 {
-    h.iter_recorded()
-        .take_while(|v| v.value_iterated_to() <= le_us)
-        .map(|v| v.count_at_value())
-        .sum()
-}
-
-fn series_line(out: &mut String, name: &str, l: &Labels, extra: &str, v: f64) {
-    let _ = writeln!(
-        out,
-        "{name}{{api=\"{}\",stage=\"{}\",route=\"{}\"{extra}}} {}",
-        escape_label(&l.api),
-        escape_label(&l.stage),
-        escape_label(&l.route),
-        fmt_f64(v)
-    );
-}
-
-fn fmt_f64(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
-}
-
-/// Label value escaping of the text format: `\`, `"` and newline.
-pub fn escape_label(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The control side: workers send their deltas here; `/metrics` and the
-/// control thread's once-a-second collection merge them into the registry.
-#[derive(Debug)]
-pub struct Hub {
-    tx: Mutex<Sender<Delta>>,
-    state: Mutex<(Receiver<Delta>, Registry)>,
-}
-
-impl Default for Hub {
-    fn default() -> Self {
-        let (tx, rx) = channel();
-        Hub {
-            tx: Mutex::new(tx),
-            state: Mutex::new((rx, Registry::default())),
-        }
-    }
-}
-
-impl Hub {
-    /// A sender for one worker (taken once, when the worker starts).
-    pub fn sender(&self) -> Sender<Delta> {
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Merge every delta received so far, then run `f` on the registry.
-    pub fn with_registry<R>(&self, f: impl FnOnce(&Registry) -> R) -> R {
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let (rx, registry) = &mut *guard;
-        while let Ok(d) = rx.try_recv() {
-            registry.merge(d);
-        }
-        f(registry)
-    }
-
-    /// Merge what arrived (the control thread calls this once a second so
-    /// the channel stays short when nobody scrapes).
-    pub fn collect(&self) {
-        self.with_registry(|_| ());
-    }
-}
+mod registry;
+pub use registry::{Hub, LogFacts, Registry, Totals, WorkerFacts, escape_label};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn layout() -> Arc<Layout> {
-        Arc::new(Layout::new(
-            &[
-                ApiShape {
-                    name: "shop".into(),
-                    protocol: Protocol::Rest,
-                    stages: vec!["prod".into(), "beta".into()],
-                    routes: vec!["GET /pets".into(), "GET /pets/{id}".into()],
-                },
-                ApiShape {
-                    name: "edge".into(),
-                    protocol: Protocol::Http,
-                    stages: vec!["$default".into()],
-                    routes: vec!["$default".into()],
-                },
-            ],
-            &["backend".into()],
-            Protocol::Rest,
-        ))
-    }
-
-    #[test]
-    fn slots_name_their_series() {
-        let l = layout();
-        let s = l.slot(0, 1, Some(1));
-        assert_eq!(&*l.labels(s).stage, "beta");
-        assert_eq!(&*l.labels(s).route, "GET /pets/{id}");
-        assert_eq!(&*l.labels(l.slot(0, 0, None)).route, "-");
-        assert_eq!(&*l.labels(l.slot(1, 0, Some(0))).api, "edge");
-        assert_eq!(&*l.labels(l.unrouted()).api, "");
-        // 2 stages × (2 routes + none) + 1 × (1 + none) + unrouted
-        assert_eq!(l.len(), 6 + 2 + 1);
-    }
-
-    #[test]
-    fn deltas_merge_by_labels_and_reset_the_worker() {
-        let m = Metrics::new(layout());
-        let s = m.layout().slot(0, 0, Some(0));
-        let o = |status, lat| Outcome {
-            status,
-            latency_us: lat,
-            integration_latency_us: None,
-            bytes: 10,
-        };
-        m.record(s, &o(200, 1_000));
-        m.record(s, &o(404, 2_000));
-        m.record(s, &o(502, 3_000));
-        m.cache_hit(s);
-        m.cache_miss(s);
-        m.throttled(s);
-        m.upstream(0, true);
-        m.upstream(0, false);
-        m.upstream(0, true);
-        let d = m.take_delta(0).expect("a delta");
-        assert!(m.take_delta(0).is_none(), "nothing new since");
-        let mut r = Registry::default();
-        r.merge(d);
-        // A second worker with another layout instance (a reload) adds to the same series.
-        let m2 = Metrics::new(layout());
-        m2.record(m2.layout().slot(0, 0, Some(0)), &o(200, 4_000));
-        r.merge(m2.take_delta(1).unwrap());
-        let t = r.get("shop", "prod", "GET /pets").unwrap();
-        assert_eq!(
-            t.counts,
-            Counts {
-                count: 4,
-                err4: 1,
-                err5: 1,
-                cache_hit: 1,
-                cache_miss: 1,
-                throttled: 1,
-                data_processed: 40,
-                latency_sum_us: 10_000,
-                integration_count: 0,
-                integration_sum_us: 0,
-            }
-        );
-        assert_eq!(t.latency.len(), 4);
-        let text = r.render(&[], &[]);
-        assert!(
-            text.contains("tollgate_Count{api=\"shop\",stage=\"prod\",route=\"GET /pets\"} 4\n")
-        );
-        assert!(
-            text.contains("tollgate_4XXError{api=\"shop\",stage=\"prod\",route=\"GET /pets\"} 1\n")
-        );
-        assert!(
-            !text.contains("tollgate_4xx{"),
-            "REST series only under REST names"
-        );
-        assert!(text.contains(
-            "tollgate_upstream_requests{upstream=\"backend\",connection=\"reused\"} 2\n"
-        ));
-        assert!(text.contains(
-            "tollgate_upstream_connection_reuse_ratio{upstream=\"backend\"} 0.6666666666666666\n"
-        ));
-        assert!(text.contains(
-            "tollgate_Latency_bucket{api=\"shop\",stage=\"prod\",route=\"GET /pets\",le=\"2.5\"} 2\n"
-        ));
-        assert!(text.contains(
-            "tollgate_Latency_bucket{api=\"shop\",stage=\"prod\",route=\"GET /pets\",le=\"+Inf\"} 4\n"
-        ));
-        assert!(text.contains(
-            "tollgate_Latency_sum{api=\"shop\",stage=\"prod\",route=\"GET /pets\"} 10\n"
-        ));
-        assert!(text.contains(
-            "tollgate_Latency_quantile{api=\"shop\",stage=\"prod\",route=\"GET /pets\",quantile=\"0.5\"} 2"
-        ));
-        assert!(
-            !text.contains("tollgate_IntegrationLatency_count"),
-            "no integration answered"
-        );
-    }
-
-    #[test]
-    fn http_api_series_use_http_names() {
-        let m = Metrics::new(layout());
-        let s = m.layout().slot(1, 0, Some(0));
-        m.record(
-            s,
-            &Outcome {
-                status: 503,
-                latency_us: 5,
-                integration_latency_us: Some(3),
-                bytes: 100,
-            },
-        );
-        let mut r = Registry::default();
-        r.merge(m.take_delta(0).unwrap());
-        let text = r.render(
-            &[WorkerFacts {
-                index: 0,
-                cpu: Some(3),
-                driver: Some("io_uring"),
-            }],
-            &[LogFacts {
-                destination: "/var/log/a \"b\".log".into(),
-                lines: 7,
-                dropped: 2,
-                write_errors: 0,
-                reopens: 1,
-            }],
-        );
-        assert!(
-            text.contains("tollgate_5xx{api=\"edge\",stage=\"$default\",route=\"$default\"} 1\n")
-        );
-        assert!(!text.contains("tollgate_5XXError{api=\"edge\""));
-        assert!(text.contains(
-            "tollgate_DataProcessed{api=\"edge\",stage=\"$default\",route=\"$default\"} 100\n"
-        ));
-        assert!(text.contains("tollgate_IntegrationLatency_count{api=\"edge\",stage=\"$default\",route=\"$default\"} 1\n"));
-        assert!(
-            text.contains("tollgate_worker_info{worker=\"0\",cpu=\"3\",driver=\"io_uring\"} 1\n")
-        );
-        assert!(text.contains("tollgate_worker_requests{worker=\"0\"} 1\n"));
-        assert!(text.contains(
-            "tollgate_access_log_dropped_lines{destination=\"/var/log/a \\\"b\\\".log\"} 2\n"
-        ));
-    }
-
-    #[test]
-    fn every_sample_line_is_well_formed() {
-        let m = Metrics::new(layout());
-        m.record(
-            m.layout().unrouted(),
-            &Outcome {
-                status: 400,
-                ..Outcome::default()
-            },
-        );
-        let mut r = Registry::default();
-        r.merge(m.take_delta(0).unwrap());
-        for line in r.render(&[], &[]).lines() {
-            if line.starts_with('#') {
-                assert!(
-                    line.starts_with("# HELP ") || line.starts_with("# TYPE "),
-                    "{line}"
-                );
-                continue;
-            }
-            let (series, value) = line.rsplit_once(' ').unwrap();
-            assert!(value.parse::<f64>().is_ok(), "{line}");
-            assert!(series.ends_with('}'), "{line}");
-        }
-    }
-
-    #[test]
-    fn hub_merges_from_senders() {
-        let hub = Hub::default();
-        let tx = hub.sender();
-        let m = Metrics::new(layout());
-        m.record(
-            m.layout().unrouted(),
-            &Outcome {
-                status: 200,
-                ..Outcome::default()
-            },
-        );
-        tx.send(m.take_delta(0).unwrap()).unwrap();
-        let n = hub.with_registry(|r| r.get("", "", "").map(|t| t.counts.count));
-        assert_eq!(n, Some(1));
-    }
-}
+mod tests;

@@ -1,23 +1,30 @@
 //! The request's way through the gateway, after its head was parsed:
-//! domain or stage → deployment (canary) → route → integrate → respond.
-//! Each step is its own module; this one reads as the list. Every failure
-//! becomes an API-Gateway-shaped response through [`gateway_response`], the
-//! one place that knows those shapes.
+//! domain or stage → deployment (canary) → route → integrate → respond →
+//! access log + metrics. Each step is its own module; this one reads as the
+//! list. Every failure becomes an API-Gateway-shaped response through
+//! [`gateway_response`], the one place that knows those shapes. The steps
+//! note what the log and the metrics need in `Request::facts`; one call at
+//! the end of the exchange (`Observer::finish`) records both.
 
+pub mod cache;
 pub mod gateway_response;
 pub mod response;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Instant;
 
 use monoio::net::TcpStream;
 
-use crate::config::{Integration, Protocol};
+use crate::config::{GatewayResponseOverride, Integration, Protocol};
 use crate::integration;
+use crate::limit::Refusal;
 use crate::observe::clock::DATE_LEN;
+use crate::observe::exchange::{Capture, Facts, Finished, trace_headers};
 use crate::observe::request_id::RequestId;
-use crate::proto::http1::{Framing, Method, Version};
-use crate::route::{Lookup, Selected, choose_deployment};
+use crate::observe::trace::TraceContext;
+use crate::proto::http1::{Framing, Method, RequestHead, Version};
+use crate::route::{Lookup, Matched, Selected, choose_deployment};
 use crate::server::body::{BodyError, BodyReader};
 use crate::server::bufpool::Bufs;
 use crate::server::core::{Active, Core};
@@ -33,9 +40,10 @@ pub struct Exchange {
     pub active: Rc<Active>,
 }
 
-/// What the pipeline knows of a request once its head is parsed; `Copy`, so
-/// it outlives the head's bytes in the read buffer.
-#[derive(Clone, Copy, Debug)]
+/// What the pipeline knows of a request once its head is parsed; it
+/// outlives the head's bytes in the read buffer. `facts` collects what the
+/// steps report for the access log and metrics.
+#[derive(Debug)]
 pub struct Request<'a> {
     pub method: Method,
     pub http10: bool,
@@ -52,6 +60,24 @@ pub struct Request<'a> {
     pub deployment: Option<&'a str>,
     /// The stage's `deployment_header`: responses name the deployment.
     pub deployment_header: bool,
+    /// The route that matched, if one did.
+    pub route: Option<Matched>,
+    /// The API's gateway response overrides (empty before an API is known).
+    pub responses: &'a [GatewayResponseOverride],
+    /// REST APIs' `x-amz-apigw-id` (`$context.extendedRequestId`); for
+    /// HTTP APIs the request id again, as API Gateway logs it.
+    pub extended_id: RequestId,
+    /// The trace context: propagated to integrations, logged, and sent
+    /// back by REST APIs. `None` when nothing needs it (an HTTP API route
+    /// answered by the gateway, without an access log).
+    pub trace: Option<TraceContext>,
+    /// REST APIs answer with `X-Amzn-Trace-Id` (not for HTTP_PROXY).
+    pub trace_in_response: bool,
+    pub facts: Facts,
+    /// A throttle refused the request: `Retry-After` seconds.
+    pub retry_after: Option<u32>,
+    /// The response cache's part (see `cache`).
+    pub cache: cache::CacheStep,
 }
 
 impl Request<'_> {
@@ -64,6 +90,9 @@ impl Request<'_> {
             keep_alive,
             date: &self.date,
             deployment: self.deployment.filter(|_| self.deployment_header),
+            extended_id: (self.protocol == Protocol::Rest).then_some(&self.extended_id),
+            trace: self.trace.as_ref().filter(|_| self.trace_in_response),
+            responses: self.responses,
         }
     }
 }
@@ -72,6 +101,7 @@ impl Request<'_> {
 /// connection may carry another request; `bufs.rd` then holds only bytes
 /// that follow this request.
 pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut Bufs) -> bool {
+    let started = Instant::now();
     let head = &bufs.head;
     let rd = &bufs.rd;
     let table = &ex.active.listeners[ex.listener].table;
@@ -87,12 +117,15 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
     let mut matched = None;
     let mut deployment = None;
     let mut deployment_header = false;
+    // (api, stage, deployment) once a stage matched: metrics and access log.
+    let mut staged = None;
     let refusal = match selected {
         Selected::Stage(sm) => {
             let api = &gw.apis[sm.api];
             let stage = &api.stages[sm.stage];
             let headers = head.headers.iter().map(|(n, v)| (n.get(rd), v.get(rd)));
             let d = choose_deployment(stage, headers, || id.hash64());
+            staged = Some((sm.api, sm.stage, d));
             deployment = Some(api.deployments[d].name.as_str());
             deployment_header = stage.deployment_header;
             let method_name = head.method_span.get(rd);
@@ -107,6 +140,25 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         Selected::NotFound(p) => Some(not_found(p)),
         Selected::Forbidden(_) => Some(GatewayResponse::Forbidden),
     };
+    // API key → usage plan quota and throttle → stage or route throttle →
+    // account throttle; a refusal answers instead of the integration.
+    let limited = matched.and_then(|m| admit(ex, m, head, rd));
+    let refusal = limited.map(|l| l.0).or(refusal);
+    let integration = matched
+        .filter(|_| limited.is_none())
+        .map(|m| &gw.apis[m.api].deployments[m.deployment].routes[m.route].integration);
+    let proxied = matches!(integration, Some(Integration::HttpProxy(_)));
+    let observer = &ex.active.observer;
+    let logged = staged.is_some_and(|(a, s, _)| observer.stage_log(a, s).is_some());
+    let trace = (proxied || logged || protocol == Protocol::Rest).then(|| {
+        let (tp, amzn) = trace_headers(rd, head);
+        TraceContext::from_headers(tp, amzn, &core.ids, core.wall.unix_ms(started) / 1000)
+    });
+    let capture = logged.then(|| Capture::take(&mut bufs.log, rd, head));
+    let slot = match (staged, matched) {
+        (Some((a, s, d)), m) => observer.metrics.layout().slot(a, s, d, m.map(|m| m.route)),
+        (None, _) => observer.metrics.layout().unrouted(),
+    };
     let mut req = Request {
         method: head.method,
         http10: head.version == Version::Http10,
@@ -119,9 +171,48 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         date: [0; DATE_LEN],
         deployment,
         deployment_header,
+        route: matched,
+        responses: staged.map_or(&[][..], |(a, _, _)| &gw.apis[a].gateway_responses),
+        extended_id: match protocol {
+            Protocol::Rest => core.ids.short(),
+            Protocol::Http => id,
+        },
+        trace,
+        trace_in_response: protocol == Protocol::Rest && !proxied,
+        facts: Facts::default(),
+        retry_after: limited.and_then(|l| l.1),
+        cache: cache::CacheStep::default(),
     };
     core.date.copy_to(&mut req.date);
+    let keep = respond(core, ex, stream, bufs, &req, integration, refusal).await;
+    observer.finish(&Finished {
+        slot,
+        stage: staged.map(|(a, s, _)| (a, s)),
+        started,
+        ended: Instant::now(),
+        head_len: req.head_len,
+        facts: &req.facts,
+        peer: ex.peer.ip(),
+        request_id: &req.id,
+        extended_id: &req.extended_id,
+        trace: req.trace.as_ref(),
+        capture: capture.as_ref().map(|c| (c, &bufs.log[..])),
+        wall: &core.wall,
+    });
+    keep
+}
 
+/// Answer a routed (or refused) request: integrate, or answer from the
+/// gateway. Returns whether the connection may carry another request.
+async fn respond(
+    core: &Core,
+    ex: &Exchange,
+    stream: &mut TcpStream,
+    bufs: &mut Bufs,
+    req: &Request<'_>,
+    integration: Option<&Integration>,
+    refusal: Option<GatewayResponse>,
+) -> bool {
     if let Framing::Length(n) = req.framing
         && n > ex.active.limits.max_body_bytes
     {
@@ -131,17 +222,22 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
             ex,
             stream,
             bufs,
-            &req,
+            req,
             GatewayResponse::RequestTooLarge,
             false,
         )
         .await;
     }
 
-    let integration =
-        matched.map(|m| &gw.apis[m.api].deployments[m.deployment].routes[m.route].integration);
     if let Some(Integration::HttpProxy(hp)) = integration {
-        return integration::http::proxy(core, ex, stream, bufs, &req, hp).await;
+        // Cache lookup: a hit (or a refused invalidation) is answered here.
+        if let cache::Step::Answered(keep) = cache::lookup(core, ex, stream, bufs, req).await {
+            return keep;
+        }
+        return integration::http::proxy(core, ex, stream, bufs, req, hp).await;
+    }
+    if let (Some(Integration::Lambda(l)), Some(m)) = (integration, req.route) {
+        return integration::lambda::invoke(core, ex, stream, bufs, req, l, m).await;
     }
 
     // Answered by the gateway itself: the request body is read and dropped.
@@ -151,7 +247,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         // Never invite the body we would drop: answer now and close (RFC 9110 §10.1.1).
         keep = false;
     } else {
-        match discard_body(ex, stream, bufs, &req).await {
+        match discard_body(ex, stream, bufs, req).await {
             Ok(()) => {}
             Err(BodyError::TooLarge) => {
                 return respond_error(
@@ -159,7 +255,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
                     ex,
                     stream,
                     bufs,
-                    &req,
+                    req,
                     GatewayResponse::RequestTooLarge,
                     false,
                 )
@@ -171,7 +267,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
                     ex,
                     stream,
                     bufs,
-                    &req,
+                    req,
                     GatewayResponse::BadRequest,
                     false,
                 )
@@ -184,18 +280,59 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
     let head_only = req.method == Method::Head;
     match integration {
         Some(Integration::Mock(mock)) => {
-            integration::mock::write(&mut bufs.wr, mock, &req.common(keep), head_only)
+            integration::mock::write(&mut bufs.wr, mock, &req.common(keep), head_only);
+            let body = if head_only { 0 } else { mock.body.len() };
+            req.facts
+                .responded(mock.status, bufs.wr.len() - body, body as u64);
         }
-        _ => refusal.unwrap_or(GatewayResponse::ResourceNotFound).write(
-            &mut bufs.wr,
-            &req.common(keep),
-            head_only,
-        ),
+        _ => {
+            let gr = refusal.unwrap_or(GatewayResponse::ResourceNotFound);
+            match req.retry_after {
+                Some(s) => gr.write_retry_after(&mut bufs.wr, &req.common(keep), head_only, s),
+                None => gr.write(&mut bufs.wr, &req.common(keep), head_only),
+            }
+            note_gateway_response(req, gr, bufs.wr.len(), head_only);
+        }
     }
     io::write_all(stream, &mut bufs.wr, ex.active.limits.keepalive_timeout)
         .await
         .is_ok()
         && keep
+}
+
+/// Note a gateway response of `total` bytes (head and body) in the facts.
+fn note_gateway_response(req: &Request<'_>, gr: GatewayResponse, total: usize, head_only: bool) {
+    let (status, body_len) = gr.sent(&req.common(false));
+    let message = gr.parts(req.protocol).1;
+    let body = if head_only { 0 } else { body_len };
+    req.facts.responded(status, total - body, body as u64);
+    req.facts.error.set(Some((message, gr.response_type())));
+}
+
+/// The limits of a routed request (see `limit::plan`): `None` to go on, or
+/// the gateway response and, for a throttle, its `Retry-After` seconds.
+fn admit(
+    ex: &Exchange,
+    m: Matched,
+    head: &RequestHead,
+    rd: &[u8],
+) -> Option<(GatewayResponse, Option<u32>)> {
+    let route = &ex.active.gw().apis[m.api].deployments[m.deployment].routes[m.route];
+    let api_key = || {
+        head.headers
+            .iter()
+            .find(|(n, _)| n.get(rd).eq_ignore_ascii_case(b"x-api-key"))
+            .map(|(_, v)| v.get(rd))
+    };
+    let limiting = &ex.active.limiting;
+    match limiting.check(&m, route.api_key_required, api_key, crate::limit::now_ns()) {
+        Ok(()) => None,
+        Err(Refusal::InvalidKey) => Some((GatewayResponse::InvalidApiKey, None)),
+        Err(Refusal::QuotaExceeded) => Some((GatewayResponse::QuotaExceeded, None)),
+        Err(Refusal::Throttled { retry_after }) => {
+            Some((GatewayResponse::Throttled, Some(retry_after)))
+        }
+    }
 }
 
 fn not_found(protocol: Protocol) -> GatewayResponse {
@@ -218,6 +355,7 @@ async fn discard_body(
         .is_some()
     {}
     body.settle(&mut bufs.rd);
+    req.facts.request_body.set(body.total);
     Ok(())
 }
 
@@ -234,7 +372,9 @@ pub async fn respond_error(
 ) -> bool {
     let keep = keep && req.keep_alive && !core.draining.is_fired();
     bufs.wr.clear();
-    gr.write(&mut bufs.wr, &req.common(keep), req.method == Method::Head);
+    let head_only = req.method == Method::Head;
+    gr.write(&mut bufs.wr, &req.common(keep), head_only);
+    note_gateway_response(req, gr, bufs.wr.len(), head_only);
     io::write_all(stream, &mut bufs.wr, ex.active.limits.keepalive_timeout)
         .await
         .is_ok()

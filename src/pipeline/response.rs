@@ -3,8 +3,9 @@
 //! management) and the framing header. Appends to the caller's buffer; never
 //! allocates beyond that buffer's growth.
 
-use crate::config::Protocol;
+use crate::config::{GatewayResponseOverride, Protocol};
 use crate::observe::request_id::RequestId;
+use crate::observe::trace::TraceContext;
 
 /// What every response of one exchange shares.
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +20,14 @@ pub struct Common<'a> {
     pub date: &'a [u8],
     /// Sent as `x-tollgate-deployment` when set (the stage's `deployment_header`).
     pub deployment: Option<&'a str>,
+    /// REST APIs: the extended request id, sent as `x-amz-apigw-id`.
+    pub extended_id: Option<&'a RequestId>,
+    /// REST APIs, integrations other than HTTP_PROXY: the trace, sent as
+    /// `X-Amzn-Trace-Id: Root=…`.
+    pub trace: Option<&'a TraceContext>,
+    /// The API's gateway response overrides (empty before a request
+    /// reaches an API).
+    pub responses: &'a [GatewayResponseOverride],
 }
 
 /// Reason phrase for a status code (RFC 9110 §15).
@@ -80,7 +89,8 @@ pub fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Date, the request id header, the deployment header when asked for, and
+/// Date, the request id header (REST: with `x-amz-apigw-id` and, when
+/// set, `X-Amzn-Trace-Id`), the deployment header when asked for, and
 /// Connection management.
 pub fn common_headers(out: &mut Vec<u8>, c: &Common<'_>) {
     out.extend_from_slice(b"Date: ");
@@ -91,6 +101,14 @@ pub fn common_headers(out: &mut Vec<u8>, c: &Common<'_>) {
         Protocol::Rest => b"x-amzn-RequestId",
     };
     header(out, name, c.request_id.as_bytes());
+    if let Some(ext) = c.extended_id {
+        header(out, b"x-amz-apigw-id", ext.as_bytes());
+    }
+    if let Some(t) = c.trace {
+        out.extend_from_slice(b"X-Amzn-Trace-Id: ");
+        t.write_response_trace_id(out);
+        out.extend_from_slice(b"\r\n");
+    }
     if let Some(d) = c.deployment {
         header(out, b"x-tollgate-deployment", d.as_bytes());
     }

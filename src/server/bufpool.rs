@@ -32,6 +32,9 @@ pub struct Bufs {
     pub params: Params,
     /// Scratch for building strings (paths).
     pub scratch: Vec<u8>,
+    /// The parts of the request an access log line shows, copied before
+    /// the head's bytes are dropped (see `observe::exchange::Capture`).
+    pub log: Vec<u8>,
 }
 
 impl Bufs {
@@ -45,6 +48,7 @@ impl Bufs {
             resp: ResponseHead::default(),
             params: Params::default(),
             scratch: Vec::with_capacity(256),
+            log: Vec::with_capacity(512),
         })
     }
 }

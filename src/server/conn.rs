@@ -91,6 +91,7 @@ async fn request(
 ) -> bool {
     // The configuration this request runs on, start to end.
     let active = core.active();
+    let started = Instant::now();
     match read_head(&active, stream, bufs).await {
         Head::Ready => {}
         Head::Gone => return false,
@@ -107,9 +108,20 @@ async fn request(
                 keep_alive: false,
                 date: &date,
                 deployment: None,
+                extended_id: None,
+                trace: None,
+                responses: &[],
             };
             gr.write(&mut bufs.wr, &common, false);
+            let bytes = bufs.wr.len() as u64;
             let _ = io::write_all(stream, &mut bufs.wr, active.limits.header_read_timeout).await;
+            // Counted in the unrouted series; no stage, so no access log line.
+            active.observer.unrouted(&crate::observe::metrics::Outcome {
+                status: gr.parts(protocol).0,
+                latency_us: started.elapsed().as_micros() as u64,
+                integration_latency_us: None,
+                bytes,
+            });
             return false;
         }
     }
@@ -183,7 +195,8 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let active = Active::build(1, deployed, &[addr], None);
+            let sinks = crate::observe::log_writer::Sinks::default();
+            let active = Active::build(1, deployed, &[addr], None, &sinks);
             let core = Rc::new(Core::new(0, active, vec![addr]));
             let stream = TcpStream::connect_addr(addr).await.unwrap();
             let fut = serve(core, 0, stream, addr);

@@ -20,6 +20,8 @@ pub enum Event {
     Stop,
     /// SIGHUP.
     Hangup,
+    /// SIGUSR1: reopen access log files (after logrotate renamed them).
+    ReopenLogs,
     /// The watched file (or its directory entry) changed.
     FileChanged,
     /// `POST /admin/reload`; the outcome goes back on the sender.
@@ -74,8 +76,14 @@ pub fn run(source: Source, loaded: Loaded, opts: &Options) -> std::io::Result<()
     } else {
         None
     };
+    let reconciler = crate::limit::reconciler::spawn(running.shared.limiter.clone())?;
     control_loop(&source, &running, &listeners, rx);
+    let shared = running.shared.clone();
     let r = running.stop();
+    // After the workers handed back their leases: the last quota counts.
+    reconciler.stop();
+    // Workers handed their last lines on when they stopped; let the writers finish.
+    shared.logs.shutdown(Duration::from_secs(2));
     eprintln!("tollgate: stopped");
     r
 }
@@ -96,7 +104,13 @@ fn control_loop(
     rx: Receiver<Event>,
 ) {
     let mut file_changed_at: Option<Instant> = None;
+    let mut collected = Instant::now();
     loop {
+        if collected.elapsed() >= Duration::from_secs(1) {
+            // Keep the metric deltas' channel short when nobody scrapes.
+            running.shared.metrics.collect();
+            collected = Instant::now();
+        }
         let wait = match file_changed_at {
             Some(t) => DEBOUNCE.saturating_sub(t.elapsed()),
             None => Duration::from_millis(100),
@@ -112,6 +126,10 @@ fn control_loop(
             }
             Ok(Event::Hangup) => {
                 let _ = reload(source, &running.shared, listeners, "SIGHUP");
+            }
+            Ok(Event::ReopenLogs) => {
+                running.shared.logs.reopen_all();
+                eprintln!("tollgate: SIGUSR1: reopening access log files");
             }
             Ok(Event::FileChanged) => file_changed_at = Some(Instant::now()),
             Ok(Event::AdminReload(reply)) => {
@@ -155,6 +173,12 @@ pub fn reload(
                 loaded.origin
             )]);
         }
+        if loaded.gateway.quota_state != shared.limiter.state {
+            return Err(vec![format!(
+                "{}: state_dir, quota_store or reconcile_ms differ from the running ones; restart to change them",
+                loaded.origin
+            )]);
+        }
         Ok(loaded)
     });
     let outcome = match result {
@@ -165,6 +189,7 @@ pub fn reload(
                 eprintln!("tollgate: reload ({trigger}): {id} unchanged");
             } else {
                 let origin = loaded.origin.clone();
+                crate::observe::exchange::start_log_writers(&loaded.gateway, &shared.logs);
                 let generation = shared.publish(deployed(loaded));
                 eprintln!(
                     "tollgate: reload ({trigger}): serving {id} from {origin} (generation {generation}, loaded in {} ms)",
@@ -195,16 +220,16 @@ pub fn reload(
 }
 
 fn forward_signals(tx: Sender<Event>) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
     std::thread::Builder::new()
         .name("tollgate-signals".into())
         .spawn(move || {
             for sig in signals.forever() {
-                let ev = if sig == SIGHUP {
-                    Event::Hangup
-                } else {
-                    Event::Stop
+                let ev = match sig {
+                    SIGHUP => Event::Hangup,
+                    SIGUSR1 => Event::ReopenLogs,
+                    _ => Event::Stop,
                 };
                 if tx.send(ev).is_err() {
                     return;

@@ -15,6 +15,8 @@ use std::time::Instant;
 
 use crate::config::{Gateway, Limits, Protocol};
 use crate::observe::clock::DateCache;
+use crate::observe::exchange::{Observer, WallClock};
+use crate::observe::log_writer::Sinks;
 use crate::observe::request_id::{IdGen, RequestId};
 use crate::proto::http1::HeadLimits;
 use crate::route::Table;
@@ -45,16 +47,26 @@ pub struct Active {
     pub limits: Limits,
     pub head_limits: HeadLimits,
     pub pools: Pools,
+    /// This configuration's metrics and access logs on this worker.
+    pub observer: Observer,
+    /// API keys, usage plans, quotas and throttles on this worker (set by
+    /// the worker from the process's limiter, see `limit::plan`).
+    pub limiting: crate::limit::CoreLimits,
+    /// The stages' response caches on this worker; those whose settings a
+    /// reload keeps are handed over from `previous` (see `cache::stage`).
+    pub caches: crate::cache::stage::StageCaches,
 }
 
 impl Active {
     /// Build this worker's derived state for `deployed`; `previous` hands
-    /// over its idle upstream connections where targets stay the same.
+    /// over its idle upstream connections where targets stay the same;
+    /// access logs write to destinations of `logs`.
     pub fn build(
         generation: u64,
         deployed: Arc<Deployed>,
         addrs: &[SocketAddr],
         previous: Option<&Active>,
+        logs: &Sinks,
     ) -> Active {
         let gw = &deployed.gateway;
         let listeners = addrs
@@ -84,6 +96,9 @@ impl Active {
             },
             pools,
             listeners,
+            observer: Observer::build(gw, logs),
+            limiting: crate::limit::CoreLimits::none(),
+            caches: crate::cache::stage::StageCaches::build(gw, previous.map(|p| &p.caches)),
             deployed,
         }
     }
@@ -99,10 +114,15 @@ pub struct Core {
     /// Bound address per listener (fixed for the process's life).
     pub addrs: Vec<SocketAddr>,
     active: RefCell<Rc<Active>>,
+    /// Configurations switched away from, kept until their last request
+    /// ended and their metrics and log lines were handed on (see `worker`).
+    pub retired: RefCell<Vec<Rc<Active>>>,
     pub bufs: BufPool,
     /// Blocks for per-request futures (see `slab`).
     pub futures: FutureSlab,
     pub date: DateCache,
+    /// Unix time for access logs, anchored by the housekeeping tick.
+    pub wall: WallClock,
     pub ids: IdGen,
     /// Coarse monotonic clock, refreshed by the housekeeping tick.
     pub now: Cell<Instant>,
@@ -125,9 +145,11 @@ impl Core {
             worker,
             addrs,
             active: RefCell::new(Rc::new(active)),
+            retired: RefCell::new(Vec::new()),
             bufs: BufPool::default(),
             futures: FutureSlab::default(),
             date: DateCache::default(),
+            wall: WallClock::default(),
             ids: IdGen::new(seed),
             now: Cell::new(Instant::now()),
             idle: IdleTimers::default(),
@@ -143,7 +165,8 @@ impl Core {
 
     /// Switch new requests to `next`; requests in flight keep the old one.
     pub fn switch(&self, next: Active) {
-        *self.active.borrow_mut() = Rc::new(next);
+        let old = std::mem::replace(&mut *self.active.borrow_mut(), Rc::new(next));
+        self.retired.borrow_mut().push(old);
     }
 
     /// A new request id in the shape of `protocol`.

@@ -85,16 +85,33 @@ pub struct Shared {
     shutdown: AtomicBool,
     pub workers: Vec<WorkerInfo>,
     pub last_reload: std::sync::Mutex<control::ReloadRecord>,
+    /// Workers publish metric deltas here once a second; `/metrics` reads it.
+    pub metrics: crate::observe::metrics::Hub,
+    /// Access log destinations and their writer threads.
+    pub logs: crate::observe::log_writer::Sinks,
+    /// Throttles, API keys, usage plans and quotas: what outlives a reload.
+    pub limiter: Arc<crate::limit::Limiter>,
+    /// Response cache flushes for the workers, and their caches' numbers.
+    pub cache: crate::cache::flush::Board,
 }
 
 impl Shared {
-    fn new(first: Deployed, workers: Vec<WorkerInfo>) -> Shared {
+    fn new(
+        first: Deployed,
+        workers: Vec<WorkerInfo>,
+        limiter: Arc<crate::limit::Limiter>,
+    ) -> Shared {
+        limiter.prepare(&first.gateway, 1);
         Shared {
+            limiter,
             current: std::sync::Mutex::new(Arc::new(first)),
             generation: std::sync::atomic::AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
             workers,
             last_reload: std::sync::Mutex::new(control::ReloadRecord::default()),
+            metrics: crate::observe::metrics::Hub::default(),
+            logs: crate::observe::log_writer::Sinks::default(),
+            cache: crate::cache::flush::Board::default(),
         }
     }
 
@@ -112,6 +129,9 @@ impl Shared {
     /// Publish a new configuration; workers switch to it within a tick.
     pub fn publish(&self, d: Deployed) -> u64 {
         let mut guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        // The limits' plan is ready before any worker sees the generation.
+        let next = self.generation.load(Ordering::Acquire) + 1;
+        self.limiter.prepare(&d.gateway, next);
         *guard = Arc::new(d);
         self.generation.fetch_add(1, Ordering::AcqRel) + 1
     }
@@ -164,7 +184,11 @@ pub fn start(first: Deployed, opts: &Options) -> std::io::Result<Running> {
             ..WorkerInfo::default()
         })
         .collect();
-    let shared = Arc::new(Shared::new(first, infos));
+    let limiter = Arc::new(crate::limit::Limiter::new(&first.gateway, workers)?);
+    let shared = Arc::new(Shared::new(first, infos, limiter));
+    // Log writers start here, on an unpinned thread, so they do not inherit
+    // a worker's CPU.
+    crate::observe::exchange::start_log_writers(&shared.current().1.gateway, &shared.logs);
     let mut handles = Vec::new();
     for (i, listeners) in per_worker.into_iter().enumerate() {
         let ctx = worker::WorkerCtx {

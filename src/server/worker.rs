@@ -29,6 +29,8 @@ impl WorkerCtx {
 }
 
 const TICK: Duration = Duration::from_millis(100);
+/// How often metric deltas go to the control side.
+const PUBLISH: Duration = Duration::from_secs(1);
 const RING_ENTRIES: u32 = 4096;
 
 pub fn run(ctx: WorkerCtx) -> Result<(), String> {
@@ -94,7 +96,10 @@ fn log_driver(ctx: &WorkerCtx, driver: &'static str) {
 async fn serve(ctx: WorkerCtx) -> Result<(), String> {
     let shared = ctx.shared.clone();
     let (generation, deployed) = shared.current();
-    let active = Active::build(generation, deployed, &ctx.addrs, None);
+    let mut active = Active::build(generation, deployed, &ctx.addrs, None, &shared.logs);
+    active.limiting = shared.limiter.core_limits(generation, ctx.index, None);
+    // Each worker's caches hold their share; reloads carry the count over.
+    active.caches.set_workers(shared.workers.len());
     let core = Rc::new(Core::new(ctx.index, active, ctx.addrs.clone()));
     let info = &shared.workers[ctx.index];
     info.generation.store(generation, Ordering::Release);
@@ -103,17 +108,43 @@ async fn serve(ctx: WorkerCtx) -> Result<(), String> {
         let l = monoio::net::TcpListener::from_std(l).map_err(|e| format!("listener: {e}"))?;
         accepts.push(monoio::spawn(accept_loop(core.clone(), i, l)));
     }
+    monoio::spawn(limit_service(
+        core.clone(),
+        shared.clone(),
+        shared.limiter.state.reconcile,
+    ));
     let mut last_evict = Instant::now();
+    let metrics = shared.metrics.sender();
+    let mut last_publish = Instant::now();
+    // The last cache flush (admin) this worker applied.
+    let mut cache_flushed = 0;
     while !shared.is_shutting_down() {
         monoio::time::sleep(TICK).await;
         let now = Instant::now();
         core.now.set(now);
         core.date.refresh();
+        core.wall.refresh();
+        core.active().observer.flush_logs();
+        if now.duration_since(last_publish) >= PUBLISH {
+            publish(&core, &metrics);
+            last_publish = now;
+        }
         core.idle.expire(now);
+        cache_flushed = crate::pipeline::cache::housekeeping(&core, &shared.cache, cache_flushed);
         if shared.generation() != core.active().generation {
             // Build the new derived state, then switch between requests.
             let (generation, deployed) = shared.current();
-            let next = Active::build(generation, deployed, &core.addrs, Some(&core.active()));
+            let mut next = Active::build(
+                generation,
+                deployed,
+                &core.addrs,
+                Some(&core.active()),
+                &shared.logs,
+            );
+            next.limiting =
+                shared
+                    .limiter
+                    .core_limits(generation, core.worker, Some(&core.active().limiting));
             core.switch(next);
             info.generation.store(generation, Ordering::Release);
         }
@@ -139,7 +170,41 @@ async fn serve(ctx: WorkerCtx) -> Result<(), String> {
         );
     }
     core.active().pools.clear();
+    core.active().observer.flush_logs();
+    // Unspent leases go back before the reconciler's last round counts quotas.
+    core.active().limiting.release();
+    for a in core.retired.borrow().iter() {
+        a.limiting.release();
+    }
+    publish(&core, &metrics);
     Ok(())
+}
+
+/// Hand this worker's metric deltas to the control side and buffered log
+/// lines to their writers, for the current configuration and the retired
+/// ones; a retired one no request holds any more is then dropped.
+fn publish(core: &Core, metrics: &std::sync::mpsc::Sender<crate::observe::metrics::Delta>) {
+    let send = |a: &Active| {
+        if let Some(d) = a.observer.metrics.take_delta(core.worker) {
+            let _ = metrics.send(d);
+        }
+    };
+    send(&core.active());
+    let mut retired = core.retired.borrow_mut();
+    for a in retired.iter() {
+        a.observer.flush_logs();
+        send(a);
+    }
+    retired.retain(|a| Rc::strong_count(a) > 1);
+}
+
+/// Every reconcile interval: hand back credit the reconciler recalled (see
+/// `limit::bucket`). Ends with the worker.
+async fn limit_service(core: Rc<Core>, shared: Arc<Shared>, every: Duration) {
+    while !shared.is_shutting_down() {
+        monoio::time::sleep(every).await;
+        core.active().limiting.service();
+    }
 }
 
 async fn accept_loop(core: Rc<Core>, listener: usize, l: monoio::net::TcpListener) {

@@ -33,6 +33,45 @@ pub fn check(gw: &Gateway) -> Result<(), String> {
     for d in &gw.domains {
         check_domain(gw, d)?;
     }
+    check_keys_and_plans(gw)?;
+    Ok(())
+}
+
+/// Usage plans name existing API stages, keys existing plans; quotas fit
+/// their period; key names and route keys are printable text.
+fn check_keys_and_plans(gw: &Gateway) -> Result<(), String> {
+    for p in &gw.usage_plans {
+        let at = |what: &str| format!("usage plan `{}`: {what}", p.name);
+        for s in &p.api_stages {
+            index(&at("api"), s.api, gw.apis.len())?;
+            index(&at("stage"), s.stage, gw.apis[s.api].stages.len())?;
+            for (route, _) in &s.route_throttling {
+                field_text("route key", route).map_err(|e| at(&e))?;
+            }
+        }
+        if let Some(q) = p.quota
+            && (q.limit == 0 || q.offset > q.period.max_offset())
+        {
+            return Err(at("quota limit 0 or offset beyond its period"));
+        }
+    }
+    for k in &gw.api_keys {
+        field_text("API key name", &k.name)?;
+        for &p in &k.usage_plans {
+            index(
+                &format!("API key `{}`: usage plan", k.name),
+                p,
+                gw.usage_plans.len(),
+            )?;
+        }
+    }
+    for api in &gw.apis {
+        for s in &api.stages {
+            for (route, _) in &s.settings.route_throttling {
+                field_text("route key", route)?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -54,6 +93,9 @@ fn check_api(gw: &Gateway, api: &Api) -> Result<(), String> {
                 api.deployments.len(),
             )?;
         }
+        if let Some(c) = &s.settings.cache {
+            crate::cache::check_settings(c).map_err(|e| stage(&e))?;
+        }
     }
     for route in api.deployments.iter().flat_map(|d| &d.routes) {
         let at = |what: &str| at(&format!("route `{}`: {what}", route.key));
@@ -61,6 +103,7 @@ fn check_api(gw: &Gateway, api: &Api) -> Result<(), String> {
             check_route_path(path).map_err(|e| at(&e))?;
         }
         check_integration(gw, &route.integration).map_err(|e| at(&e))?;
+        crate::cache::check_route(&route.cache).map_err(|e| at(&e))?;
     }
     Ok(())
 }
@@ -76,6 +119,31 @@ fn check_integration(gw: &Gateway, integration: &Integration) -> Result<(), Stri
                     return Err(format!("header name {name:?} is not a token"));
                 }
                 field_text("header value", value)?;
+            }
+        }
+        Integration::Lambda(l) => {
+            index("upstream", l.upstream, gw.upstreams.len())?;
+            field_text("host header", &l.host_header)?;
+            if !l.invoke_path.starts_with('/')
+                || !l.invoke_path.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(format!(
+                    "invoke path {:?} is not a request path",
+                    l.invoke_path
+                ));
+            }
+            if let Some(s) = &l.signing {
+                field_text("region", &s.region)?;
+                if let crate::config::LambdaCredentials::Static {
+                    access_key_id,
+                    secret_access_key,
+                    session_token,
+                } = &s.credentials
+                {
+                    field_text("access key id", access_key_id)?;
+                    field_text("secret access key", secret_access_key)?;
+                    field_text("session token", session_token.as_deref().unwrap_or(""))?;
+                }
             }
         }
         Integration::HttpProxy(p) => {

@@ -17,6 +17,8 @@ use monoio::net::TcpStream;
 use crate::config::{Balance, Gateway, Upstream};
 use crate::observe::request_id::IdGen;
 
+pub mod exchange;
+
 #[derive(Debug)]
 struct Idle {
     stream: TcpStream,

@@ -19,6 +19,7 @@ import json
 import sys
 import time
 import traceback
+import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -72,7 +73,7 @@ def make_handler_class(handler):
             if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
                 self.reply(404, json.dumps({"Type": "User", "message": "Unknown path"}))
                 return
-            name = path[len(PREFIX):-len(SUFFIX)]
+            name = urllib.parse.unquote(path[len(PREFIX):-len(SUFFIX)])
             context = Context(name)
             try:
                 event = json.loads(raw)

@@ -71,6 +71,32 @@ fn value(b: u8) -> Option<u32> {
     } as u32)
 }
 
+/// How many bytes `text` decodes to, checking it as [`decode`] does.
+pub fn decoded_len(text: &[u8]) -> Result<usize, DecodeError> {
+    let mut n = 0usize;
+    let mut pad = 0u8;
+    for &b in text {
+        if b.is_ascii_whitespace() {
+            continue;
+        }
+        if b == b'=' {
+            pad += 1;
+            continue;
+        }
+        if pad > 0 {
+            return Err(DecodeError::InvalidLength);
+        }
+        value(b).ok_or(DecodeError::InvalidByte)?;
+        n += 1;
+    }
+    match (n % 4, pad) {
+        (0, 0) => Ok(n / 4 * 3),
+        (2, 0 | 2) => Ok(n / 4 * 3 + 1),
+        (3, 0 | 1) => Ok(n / 4 * 3 + 2),
+        _ => Err(DecodeError::InvalidLength),
+    }
+}
+
 /// Append the bytes `text` encodes. On error `out` may hold a partial result.
 pub fn decode(out: &mut Vec<u8>, text: &[u8]) -> Result<(), DecodeError> {
     out.reserve(text.len() / 4 * 3 + 3);
@@ -143,6 +169,26 @@ mod tests {
         let all: Vec<u8> = (0..=255).collect();
         for n in 0..all.len() {
             assert_eq!(dec(&enc(&all[..n])).unwrap(), &all[..n]);
+        }
+    }
+
+    #[test]
+    fn decoded_len_agrees_with_decode() {
+        for text in [
+            "",
+            "Zg==",
+            "Zm8=",
+            "Zm9v",
+            "Zm9vYg",
+            "Zm9v\nYmE=\n",
+            "Zm9v!",
+            "Zg==Zg==",
+            "Z",
+            "Zm9==",
+        ] {
+            let mut out = Vec::new();
+            let decoded = decode(&mut out, text.as_bytes()).map(|()| out.len());
+            assert_eq!(decoded_len(text.as_bytes()), decoded, "{text:?}");
         }
     }
 

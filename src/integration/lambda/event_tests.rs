@@ -217,7 +217,7 @@ Cookie: lang=en\r\n\
 X-Forwarded-For: 198.51.100.1\r\n\
 Connection: keep-alive\r\n\
 Content-Type: application/json\r\n\
-Content-Length: 17\r\n\
+Content-Length: 16\r\n\
 \r\n\
 {\"toy\":\"ball\\n\"}";
 

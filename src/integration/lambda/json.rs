@@ -75,12 +75,13 @@ fn push_escape(out: &mut Vec<u8>, b: u8) {
     }
 }
 
-/// Escape `s`, which is valid UTF-8 from `i` on (non-ASCII bytes pass).
-fn escape_valid(out: &mut Vec<u8>, s: &[u8], mut start: usize) {
-    for i in start..s.len() {
-        if needs_escape(s[i]) {
+/// Escape `s`, which is valid UTF-8 (non-ASCII bytes pass as they are).
+fn escape_valid(out: &mut Vec<u8>, s: &[u8]) {
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        if needs_escape(b) {
             out.extend_from_slice(&s[start..i]);
-            push_escape(out, s[i]);
+            push_escape(out, b);
             start = i + 1;
         }
     }
@@ -107,11 +108,11 @@ pub fn escaped(out: &mut Vec<u8>, s: &[u8]) {
         out.extend_from_slice(&s[start..i]);
         let rest = &s[i..];
         if std::str::from_utf8(rest).is_ok() {
-            escape_valid(out, rest, 0);
+            escape_valid(out, rest);
             return;
         }
         for chunk in rest.utf8_chunks() {
-            escape_valid(out, chunk.valid().as_bytes(), 0);
+            escape_valid(out, chunk.valid().as_bytes());
             if !chunk.invalid().is_empty() {
                 out.extend_from_slice("\u{fffd}".as_bytes());
             }

@@ -78,6 +78,20 @@ pub enum Body<'a> {
 }
 
 impl Body<'_> {
+    /// How many bytes [`write`](Self::write) appends.
+    pub fn len(&self) -> Result<usize, Malformed> {
+        match self {
+            Body::Text(t) => Ok(t.len()),
+            Body::Json(j) => Ok(j.len()),
+            Body::Base64(b) => base64::decoded_len(b.as_bytes()).map_err(|_| Malformed::BadBase64),
+        }
+    }
+
+    /// Whether the body has no bytes (a malformed base64 body counts as not empty).
+    pub fn is_empty(&self) -> bool {
+        self.len().is_ok_and(|n| n == 0)
+    }
+
     /// Append the body's bytes to `out`.
     pub fn write(&self, out: &mut Vec<u8>) -> Result<(), Malformed> {
         match self {
@@ -264,11 +278,14 @@ struct Scalar<'a>(Option<Cow<'a, str>>);
 /// `headers`: members in document order.
 struct HeaderMap<'a>(Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>);
 
+/// Header values of one `multiValueHeaders` member (`None`: null).
+type Values<'a> = Vec<Option<Cow<'a, str>>>;
+
 /// `multiValueHeaders`: members in document order.
-struct MultiMap<'a>(Vec<(Cow<'a, str>, Vec<Option<Cow<'a, str>>>)>);
+struct MultiMap<'a>(Vec<(Cow<'a, str>, Values<'a>)>);
 
 /// A list of header values (`null` counts as empty).
-struct ScalarList<'a>(Vec<Option<Cow<'a, str>>>);
+struct ScalarList<'a>(Values<'a>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
