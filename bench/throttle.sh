@@ -33,6 +33,7 @@ OUT="$BENCH/out"
 RESULTS="$BENCH/RESULTS.md"
 BIN="$ROOT/target/release/tollgate"
 KEYS_BENCH="$ROOT/target/release/examples/keys_bench"
+FIXED_LOAD="$ROOT/target/release/examples/fixed_load"
 DURATION="${DURATION:-10s}"
 DRIVER="${DRIVER:-auto}"
 ROUNDS="${ROUNDS:-3}"
@@ -115,7 +116,8 @@ mkdir -p "$OUT"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench-throttle.XXXXXX")
 if ((BUILD)); then
     log "building release"
-    (cd "$ROOT" && cargo build --release --locked && cargo build --release --locked --example keys_bench) >&2 ||
+    (cd "$ROOT" && cargo build --release --locked &&
+        cargo build --release --locked --example keys_bench --example fixed_load) >&2 ||
         die "release build failed"
 fi
 [[ -x "$BIN" ]] || die "$BIN not found"
@@ -228,6 +230,42 @@ for k in "${CONFIGS[@]}"; do
     ALL_RPS[$k]=$(for ((r = 1; r <= ROUNDS; r++)); do printf '%.0f ' "${RPS[$k#$r]:-0}"; done)
 done
 
+# Instructions per request: stable where req/s is not (a shared, busy box).
+# Each configuration serves IR_LOW and IR_HIGH requests under cachegrind
+# (one worker, epoll: valgrind has no io_uring); the difference of the two
+# totals over the difference of the counts is one request's instructions.
+IR_LOW=2000
+IR_HIGH=12000
+declare -A IR
+ir_total() {  # ir_total CONFIG COUNT -> I refs of a whole run that served COUNT requests
+    local c=$1 n=$2 pid i hdr=()
+    [[ $c == keyed || $c == manykeys ]] && hdr=("X-API-Key: $KEY_VALUE")
+    : >"$TMP/vg-$c.out"
+    valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+        "$BIN" run "$TMP/$c.yaml" --workers 1 --driver epoll --no-admin \
+        >"$TMP/vg-$c.out" 2>"$TMP/vg-$c-$n.log" &
+    pid=$!
+    STARTED+=("$pid")
+    for ((i = 0; i < 1200; i++)); do
+        grep -q listening "$TMP/vg-$c.out" && break
+        is_alive "$pid" || break
+        sleep 0.1
+    done
+    "$FIXED_LOAD" "127.0.0.1:$PORT" /mock "$n" "${hdr[@]}" >&2 || { log "fixed_load failed for $c"; BROKEN=1; }
+    stop_pid "$pid"
+    awk '/I +refs:/ { v = $NF; gsub(",", "", v); print v }' "$TMP/vg-$c-$n.log"
+}
+if command -v valgrind >/dev/null && [[ -x "$FIXED_LOAD" ]]; then
+    for c in "${CONFIGS[@]}"; do
+        lo=$(ir_total "$c" "$IR_LOW")
+        hi=$(ir_total "$c" "$IR_HIGH")
+        IR[$c]=$(awk -v a="$lo" -v b="$hi" -v n=$((IR_HIGH - IR_LOW)) 'BEGIN { if (a == "" || b == "") print ""; else printf "%.0f", (b - a) / n }')
+        log "$c: ${IR[$c]} instructions per request"
+    done
+else
+    log "valgrind not found: no instruction counts (apt-get install -y valgrind)"
+fi
+
 log "keys_bench: $KEYS keys in the table"
 KB=$("$KEYS_BENCH" "$KEYS") || { log "keys_bench failed"; BROKEN=1; KB=""; }
 kb() { awk -v k="$1" '$1 == k {print $2}' <<<"$KB"; }
@@ -244,19 +282,25 @@ label() {
     esac
 }
 TABLE=$(
-    echo "| route | req/s (median of $ROUNDS) | × unthrottled | p99 | CPU µs/req | errors | RSS at start | start to listening | req/s of each round |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| route | req/s (median of $ROUNDS) | × unthrottled | p99 | CPU µs/req | instructions/req | × unthrottled | errors | RSS at start | start to listening | req/s of each round |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     for k in "${CONFIGS[@]}"; do
-        printf '| %s | %.0f | %s | %s | %s | %s | %s MiB | %s ms | %s|\n' "$(label "$k")" "${RPS[$k]:-0}" \
-            "$(ratio "${RPS[$k]:-}" "${RPS[unthrottled]:-}")" "$(fmt_us "${P99[$k]:-}")" "${CPU[$k]:-n/a}" "${ERRS[$k]:-?}" \
+        printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s MiB | %s ms | %s|\n' "$(label "$k")" "${RPS[$k]:-0}" \
+            "$(ratio "${RPS[$k]:-}" "${RPS[unthrottled]:-}")" "$(fmt_us "${P99[$k]:-}")" "${CPU[$k]:-n/a}" \
+            "${IR[$k]:-n/a}" "$(ratio "${IR[$k]:-}" "${IR[unthrottled]:-}")" "${ERRS[$k]:-?}" \
             "$(awk -v k="${RSS[$k]:-0}" 'BEGIN {printf "%.1f", k / 1024}')" "${LOADMS[$k]:-?}" "${ALL_RPS[$k]:-}"
     done
 )
 T_RATIO=$(ratio "${RPS[throttled]:-}" "${RPS[unthrottled]:-}")
 VERDICT=$(awk -v r="$T_RATIO" 'BEGIN { if (r == "n/a") print "MISS (no data)"; else print (r + 0 >= 0.97) ? "PASS" : "MISS" }')
+# The same target on instructions: unthrottled/throttled instructions per
+# request is the req/s ratio a CPU-bound server would show.
+I_RATIO=$(ratio "${IR[unthrottled]:-}" "${IR[throttled]:-}")
+I_VERDICT=$(awk -v r="$I_RATIO" 'BEGIN { if (r == "n/a") print "n/a"; else print (r + 0 >= 0.97) ? "PASS" : "MISS" }')
 RSS_PER_KEY=$(awk -v a="${RSS[manykeys]:-0}" -v b="${RSS[keyed]:-0}" -v n="$KEYS" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
 NOTES=$(
     echo "- throttled / unthrottled req/s: ${T_RATIO}× — target ≥ 0.97×: $VERDICT"
+    echo "- by instructions (cachegrind, $IR_LOW vs $IR_HIGH requests): the throttled route runs $(awk -v a="${IR[throttled]:-0}" -v b="${IR[unthrottled]:-0}" 'BEGIN {printf "%+d", a - b}') instructions per request more than the unthrottled one, $(awk -v a="${IR[keyed]:-0}" -v b="${IR[unthrottled]:-0}" 'BEGIN {printf "%+d", a - b}') keyed; as a req/s ratio for a CPU-bound server: ${I_RATIO}× — target ≥ 0.97×: $I_VERDICT"
     echo "- keyed / unthrottled req/s: $(ratio "${RPS[keyed]:-}" "${RPS[unthrottled]:-}")×; with $KEYS keys loaded: $(ratio "${RPS[manykeys]:-}" "${RPS[unthrottled]:-}")×"
     echo "- $KEYS API keys: gateway RSS +$(awk -v a="${RSS[manykeys]:-0}" -v b="${RSS[keyed]:-0}" 'BEGIN {printf "%.1f", (a - b) / 1024}') MiB over one key (${RSS_PER_KEY} B per key; the configuration, its snapshot encoding and the key table); start to listening ${LOADMS[manykeys]:-?} ms vs ${LOADMS[keyed]:-?} ms (CSV read, $KEYS SHA-256s, validation)"
     echo "- key table alone (examples/keys_bench, $KEYS keys): $(kb bytes_per_key) B per key, built in $(kb build_ms) ms; a lookup as a request does it (SHA-256 of the value + one probe): $(kb lookup_hit_ns) ns for a known key, $(kb lookup_miss_ns) ns for an unknown one, of which SHA-256 alone $(kb sha256_ns) ns"

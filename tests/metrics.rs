@@ -5,12 +5,11 @@
 //! the histogram series, a reload in between, and the Grafana dashboard's
 //! queries naming only metrics that exist.
 //!
-//! CacheHitCount / CacheMissCount and throttled requests are exported with
-//! their hooks (`Facts::cache_hit` / `Facts::throttled`, recorded by
-//! `Observer::finish`; or `Metrics::cache_hit`, `cache_miss`, `throttled`)
-//! but nothing sets them until the cache and throttling issues land: here
-//! they are checked to be exactly 0. Their exact-value test waits for those
-//! issues.
+//! CacheHitCount / CacheMissCount and throttled requests come from their
+//! hooks (`Facts::cache_hit`, set by the cache step; `Facts::throttled`,
+//! set for a THROTTLED gateway response; both recorded by
+//! `Observer::finish`): exactly 0 on routes without a cache or throttle,
+//! and exactly what the client saw (`X-Cache`, 429s) on routes with one.
 
 mod common;
 
@@ -415,4 +414,80 @@ apis:
             "the dashboard queries {n}, which /metrics does not export"
         );
     }
+}
+
+/// Throttling and the response cache feed `tollgate_throttled_requests`,
+/// CacheHitCount and CacheMissCount through their hooks: the counts equal
+/// what the client saw (429s; `X-Cache: Hit` / `Miss`).
+#[test]
+fn throttled_and_cache_counts_match_what_clients_saw() {
+    let backend = Backend::start(|_| Reply::ok("cached body"));
+    let yaml = format!(
+        r#"
+listeners:
+  - name: main
+    address: 127.0.0.1:0
+throttling: unlimited
+apis:
+  - name: shop
+    protocol: rest
+    stages:
+      - name: t
+        throttling: {{rate: 1, burst: 2}}
+      - name: c
+        cache: {{capacity_bytes: 1048576, ttl_seconds: 300, x_cache_header: true}}
+    routes:
+      - route: GET /limited
+        integration: {{type: mock, status: 200, body: ok}}
+      - route: GET /cached
+        cache: {{enabled: true}}
+        integration: {{type: http_proxy, uri: "http://{}/cached"}}
+"#,
+        backend.addr
+    );
+    let gw = Gateway::start(&yaml);
+    let mut c = connect(gw.addr());
+    let (mut ok, mut refused) = (0.0, 0.0);
+    for _ in 0..10 {
+        match exchange(&mut c, &get("/t/limited")).0 {
+            200 => ok += 1.0,
+            429 => refused += 1.0,
+            s => panic!("status {s}"),
+        }
+    }
+    assert!(
+        refused > 0.0,
+        "a burst of 2 at 1/s refuses some of 10 requests"
+    );
+    let (mut hits, mut misses) = (0.0, 0.0);
+    for _ in 0..6 {
+        c.write_all(&get("/c/cached")).unwrap();
+        let mut buf = Vec::new();
+        let r = common::read_response(&mut c, &mut buf, false).expect("a response");
+        assert_eq!(r.status, 200);
+        match r.header("x-cache") {
+            Some("Hit") => hits += 1.0,
+            Some("Miss") => misses += 1.0,
+            other => panic!("X-Cache: {other:?}"),
+        }
+    }
+    assert!(hits > 0.0 && misses > 0.0, "hits {hits}, misses {misses}");
+    println!("throttle: {ok} admitted, {refused} refused; cache: {hits} hits, {misses} misses");
+    drop(c);
+    let (text, s) = metrics_when(&gw, 16.0);
+    let at = |name: &str, stage: &str, route: &str| s[&series(name, "shop", stage, route)];
+    assert_eq!(
+        at("tollgate_Count", "t", "GET /limited"),
+        ok + refused,
+        "{text}"
+    );
+    assert_eq!(
+        at("tollgate_throttled_requests", "t", "GET /limited"),
+        refused
+    );
+    assert_eq!(at("tollgate_4XXError", "t", "GET /limited"), refused);
+    assert_eq!(at("tollgate_CacheHitCount", "c", "GET /cached"), hits);
+    assert_eq!(at("tollgate_CacheMissCount", "c", "GET /cached"), misses);
+    assert_eq!(at("tollgate_throttled_requests", "c", "GET /cached"), 0.0);
+    assert_eq!(at("tollgate_CacheHitCount", "t", "GET /limited"), 0.0);
 }

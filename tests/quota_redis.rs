@@ -134,14 +134,27 @@ fn two_nodes_share_one_quota_through_redis() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(admitted(&b, 1), 1);
     std::thread::sleep(Duration::from_millis(100));
+    // B sees A's 60 and its own 1: 39 left, less what A still holds as
+    // leased credit (counted as used until A hands it back, a few tokens).
     let on_b = admitted(&b, 60);
-    assert_eq!(on_b, 39, "B sees A's 60 (and its own 1)");
-    // Idle counters are synced every tenth round (100 ms): A learns of B's.
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(admitted(&a, 10), 0, "A sees B's");
-    // Both report the shared count.
-    let usage: serde_json::Value =
-        serde_json::from_str(&b.admin_get("/admin/usage?plan=pooled&key=shared").text()).unwrap();
-    let today = usage["items"].as_object().unwrap().values().next().unwrap();
-    assert_eq!(today.as_array().unwrap().last().unwrap()[0], 100, "{usage}");
+    assert!((33..=39).contains(&on_b), "B admitted {on_b}");
+    // Idle counters are synced every tenth round (100 ms), and idle leases
+    // are handed back: A learns of B's use.
+    std::thread::sleep(Duration::from_millis(400));
+    let on_a = admitted(&a, 10);
+    let total = 60 + 1 + on_b + on_a;
+    assert!(total <= 100, "{total} admitted for a quota of 100");
+    assert!(total >= 94, "only {total} admitted");
+    // Once leases are back, both report exactly what was admitted.
+    std::thread::sleep(Duration::from_millis(400));
+    for gw in [&a, &b] {
+        let usage: serde_json::Value =
+            serde_json::from_str(&gw.admin_get("/admin/usage?plan=pooled&key=shared").text())
+                .unwrap();
+        let today = usage["items"].as_object().unwrap().values().next().unwrap();
+        let used = today.as_array().unwrap().last().unwrap()[0]
+            .as_u64()
+            .unwrap();
+        assert_eq!(used, total as u64, "{usage}");
+    }
 }

@@ -56,8 +56,10 @@ impl Decision {
 
 /// One core's view of a bucket, for the reconciler. Written by the owning
 /// core only (plain stores), except `batch` and `recall` (the reconciler).
+/// Not padded to a cache line: a core writes its lane once per lease, not
+/// per request, and per-key buckets (one per API key and limit) stay small
+/// (16 bytes a core).
 #[derive(Debug, Default)]
-#[repr(align(64))]
 pub struct Lane {
     /// Tokens leased by this core, net of what it handed back (cumulative).
     leased: AtomicU64,

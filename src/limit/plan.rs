@@ -436,8 +436,8 @@ impl CoreLimits {
         }
     }
 
-    /// The worker's service turn (every reconcile interval): hand back
-    /// credit the reconciler recalled.
+    /// The worker's service turn (its housekeeping tick, every 100 ms): hand
+    /// back credit the reconciler recalled (per-key leases every tenth turn).
     pub fn service(&self) {
         for l in &self.statics {
             l.service();

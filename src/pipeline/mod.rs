@@ -307,6 +307,10 @@ fn note_gateway_response(req: &Request<'_>, gr: GatewayResponse, total: usize, h
     let body = if head_only { 0 } else { body_len };
     req.facts.responded(status, total - body, body as u64);
     req.facts.error.set(Some((message, gr.response_type())));
+    // tollgate_throttled_requests counts rate-limit refusals (not quotas).
+    req.facts
+        .throttled
+        .set(matches!(gr, GatewayResponse::Throttled));
 }
 
 /// The limits of a routed request (see `limit::plan`): `None` to go on, or

@@ -108,11 +108,6 @@ async fn serve(ctx: WorkerCtx) -> Result<(), String> {
         let l = monoio::net::TcpListener::from_std(l).map_err(|e| format!("listener: {e}"))?;
         accepts.push(monoio::spawn(accept_loop(core.clone(), i, l)));
     }
-    monoio::spawn(limit_service(
-        core.clone(),
-        shared.clone(),
-        shared.limiter.state.reconcile,
-    ));
     let mut last_evict = Instant::now();
     let metrics = shared.metrics.sender();
     let mut last_publish = Instant::now();
@@ -130,6 +125,8 @@ async fn serve(ctx: WorkerCtx) -> Result<(), String> {
             last_publish = now;
         }
         core.idle.expire(now);
+        // Hand back lease credit the limits' reconciler recalled.
+        core.active().limiting.service();
         cache_flushed = crate::pipeline::cache::housekeeping(&core, &shared.cache, cache_flushed);
         if shared.generation() != core.active().generation {
             // Build the new derived state, then switch between requests.
@@ -196,15 +193,6 @@ fn publish(core: &Core, metrics: &std::sync::mpsc::Sender<crate::observe::metric
         send(a);
     }
     retired.retain(|a| Rc::strong_count(a) > 1);
-}
-
-/// Every reconcile interval: hand back credit the reconciler recalled (see
-/// `limit::bucket`). Ends with the worker.
-async fn limit_service(core: Rc<Core>, shared: Arc<Shared>, every: Duration) {
-    while !shared.is_shutting_down() {
-        monoio::time::sleep(every).await;
-        core.active().limiting.service();
-    }
 }
 
 async fn accept_loop(core: Rc<Core>, listener: usize, l: monoio::net::TcpListener) {

@@ -26,9 +26,13 @@
 //!   when `isBase64Encoded`). A REST API answer without `Content-Type`
 //!   gets `application/json`, as API Gateway's does.
 //!
-//! Per request this allocates only what serde_json needs for the answer's
-//! header list and escaped strings; the event is written straight into the
-//! upstream buffer with per-core scratch space.
+//! * Events name the API by its configured name (`apiId`) and the account
+//!   `000000000000` ([`ACCOUNT_ID`]): tollgate has no AWS ids of its own.
+//!
+//! Per request this allocates the answer's header list (one `Vec`) and the
+//! strings serde_json must unescape; the event is written straight into the
+//! upstream buffer with per-core scratch space (measured: 1.0 allocation
+//! per request for a plain GET, against 0 for mock and proxy routes).
 
 pub mod base64;
 pub mod event;

@@ -166,20 +166,19 @@ pub fn parse(input: &[u8], version: PayloadVersion) -> Result<FunctionResponse<'
         Some(s @ 200..=599) => s,
         _ => return Err(Malformed::BadStatus),
     };
-    let mut headers = Vec::new();
-    let multi = raw.multi.map(|m| m.0).unwrap_or_default();
-    for (name, value) in raw.headers.map(|h| h.0).unwrap_or_default() {
-        let Some(value) = value else { continue };
-        let repeated = multi.iter().any(|(n, vs)| {
-            n.eq_ignore_ascii_case(&name) && vs.iter().any(|v| v.as_deref() == Some(&*value))
+    // `headers` (nulls dropped while reading), then `multiValueHeaders`;
+    // the common case (no multiValueHeaders) keeps the one list serde built.
+    let mut headers = raw.headers.map(|h| h.0).unwrap_or_default();
+    if let Some(multi) = raw.multi {
+        headers.retain(|(name, value)| {
+            !multi.0.iter().any(|(n, vs)| {
+                n.eq_ignore_ascii_case(name) && vs.iter().any(|v| v.as_deref() == Some(&**value))
+            })
         });
-        if !repeated {
-            headers.push((name, value));
-        }
-    }
-    for (name, values) in multi {
-        for v in values.into_iter().flatten() {
-            headers.push((name.clone(), v));
+        for (name, values) in multi.0 {
+            for v in values.into_iter().flatten() {
+                headers.push((name.clone(), v));
+            }
         }
     }
     for (n, v) in &headers {
@@ -275,8 +274,8 @@ struct Str<'a>(Cow<'a, str>);
 /// A header value: a string, a number or a boolean as text; `None` for null.
 struct Scalar<'a>(Option<Cow<'a, str>>);
 
-/// `headers`: members in document order.
-struct HeaderMap<'a>(Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>);
+/// `headers`: members in document order (`null` values left out).
+struct HeaderMap<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
 /// Header values of one `multiValueHeaders` member (`None`: null).
 type Values<'a> = Vec<Option<Cow<'a, str>>>;
@@ -373,13 +372,17 @@ impl<'de: 'a, 'a> Deserialize<'de> for ScalarList<'a> {
     }
 }
 
-/// Members of a JSON object in document order, values read as `V`.
-fn members<'de: 'a, 'a, D, V, T>(d: D, map: fn(V) -> T) -> Result<Vec<(Cow<'a, str>, T)>, D::Error>
+/// Members of a JSON object in document order, values read as `V` and
+/// mapped (`None`: the member is left out).
+fn members<'de: 'a, 'a, D, V, T>(
+    d: D,
+    map: fn(V) -> Option<T>,
+) -> Result<Vec<(Cow<'a, str>, T)>, D::Error>
 where
     D: Deserializer<'de>,
     V: Deserialize<'de>,
 {
-    struct Vis<'a, V, T>(fn(V) -> T, std::marker::PhantomData<&'a ()>);
+    struct Vis<'a, V, T>(fn(V) -> Option<T>, std::marker::PhantomData<&'a ()>);
     impl<'de: 'a, 'a, V: Deserialize<'de>, T> Visitor<'de> for Vis<'a, V, T> {
         type Value = Vec<(Cow<'a, str>, T)>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -388,8 +391,9 @@ where
         fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
             let mut out = Vec::new();
             while let Some(k) = m.next_key::<Str<'a>>()? {
-                let v = m.next_value::<V>()?;
-                out.push((k.0, (self.0)(v)));
+                if let Some(v) = (self.0)(m.next_value::<V>()?) {
+                    out.push((k.0, v));
+                }
             }
             Ok(out)
         }
@@ -405,7 +409,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for HeaderMap<'a> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for MultiMap<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        members(d, |s: ScalarList<'a>| s.0).map(MultiMap)
+        members(d, |s: ScalarList<'a>| Some(s.0)).map(MultiMap)
     }
 }
 
