@@ -25,6 +25,11 @@ BUILD=1
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 if ((BUILD)); then (cd "$ROOT" && cargo build --release --locked --quiet); fi
 
+if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null; then
+    echo "reload.sh: port $PORT on 127.0.0.1 is in use; stop whatever listens there and rerun" >&2
+    exit 1
+fi
+
 TMP=$(mktemp -d)
 TG_PID=""
 cleanup() {
