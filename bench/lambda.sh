@@ -196,13 +196,13 @@ EVENT_IR=""
 if [[ -n "$TEST_BIN" && -x "$TEST_BIN" ]]; then
     ir() {
         TOLLGATE_EVENT_N=$1 valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.$1" \
-            "$TEST_BIN" event_build_cost --ignored --exact integration::lambda::event::tests::event_build_cost \
-            --test-threads=1 >"$TMP/cg.$1.stdout" 2>"$TMP/cg.$1.log" || return 1
+            "$TEST_BIN" --ignored --exact integration::lambda::event::tests::event_build_cost \
+            --test-threads=1 --nocapture >"$TMP/cg.$1.stdout" 2>"$TMP/cg.$1.log" || return 1
         awk '/Collected :/ {print $NF}' "$TMP/cg.$1.log"
     }
     if IR0=$(ir 0) && IRN=$(ir "$EVENTS"); then
         EVENT_IR=$(awk -v a="$IR0" -v b="$IRN" -v n="$EVENTS" 'BEGIN { printf "%.0f", (b - a) / n }')
-        EVENT_BYTES=$(grep -o 'of [0-9]* bytes' "$TMP/cg.$EVENTS.stdout" | awk '{print $2}')
+        EVENT_BYTES=$(grep -o 'of [0-9]* bytes' "$TMP/cg.$EVENTS.stdout" | awk '{print $2}' || true)
         log "event build: $EVENT_IR instructions per event (${EVENT_BYTES:-?} bytes)"
     else
         log "callgrind run failed (see $TMP/cg.*.log)"; BROKEN=1

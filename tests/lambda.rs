@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Backend, Gateway, Received, Reply, connect, find, get, read_response, send_raw};
+use common::{Backend, Gateway, Received, Reply, connect, get, read_response, send_raw};
 use serde_json::{Value, json};
 
 /// A 200 Invoke answer carrying the function's `result`.
@@ -845,5 +845,4 @@ fn the_config_checks_lambda_integrations() {
         "http",
     ));
     assert!(!ok.contains("error") && !ok.contains(":8:"), "{ok}");
-    let _ = find;
 }

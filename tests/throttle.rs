@@ -208,3 +208,64 @@ fn one_keepalive_connection_gets_the_whole_limit() {
         "{err:+.2} % off (a per-worker split would be about -50 %)"
     );
 }
+
+#[test]
+fn usage_plan_throttles_each_key_apart_and_per_route() {
+    let extra = r#"api_keys:
+  - {name: one, value: key-one-0123456789abcdef, usage_plans: [gold]}
+  - {name: two, value: key-two-0123456789abcdef, usage_plans: [gold]}
+usage_plans:
+  - name: gold
+    throttle: {rate: 0.1, burst: 3}
+    api_stages:
+      - api: shop
+        stage: prod
+        throttle: {"GET /slow": {rate: 0.1, burst: 1}}"#;
+    let yaml = yaml("rest", "{rate: 1000, burst: 1000}", extra)
+        .replace(
+            "      - route: GET /a\n",
+            "      - route: GET /a\n        api_key_required: true\n",
+        )
+        .replace(
+            "      - route: GET /slow\n",
+            "      - route: GET /slow\n        api_key_required: true\n",
+        )
+        .replace(
+            "          \"GET /slow\": {throttling: {rate: 1, burst: 1}}",
+            "          \"GET /slow\": {throttling: {rate: 1000, burst: 1000}}",
+        );
+    let gw = Gateway::start(&yaml);
+    let keyed = |key: &str, path: &str| {
+        let mut s = connect(gw.addr());
+        let mut buf = Vec::new();
+        let mut passed = 0;
+        for _ in 0..10 {
+            s.write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: t\r\nX-API-Key: {key}\r\n\r\n").as_bytes(),
+            )
+            .unwrap();
+            let r = read_response(&mut s, &mut buf, false).unwrap();
+            match r.status {
+                200 => passed += 1,
+                429 => assert!(r.header("retry-after").is_some()),
+                other => panic!("{other}"),
+            }
+        }
+        passed
+    };
+    assert_eq!(
+        keyed("key-one-0123456789abcdef", "/prod/a"),
+        3,
+        "the plan's burst"
+    );
+    assert_eq!(
+        keyed("key-two-0123456789abcdef", "/prod/a"),
+        3,
+        "each key its own bucket"
+    );
+    assert_eq!(
+        keyed("key-one-0123456789abcdef", "/prod/slow"),
+        1,
+        "the plan's per-route throttle"
+    );
+}

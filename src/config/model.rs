@@ -319,7 +319,6 @@ impl<'de> Deserialize<'de> for RawCredentials {
     }
 }
 
-
 /// A mapping kept in document order, keys with their locations. Duplicate
 /// keys are refused by the parser.
 #[derive(Debug)]

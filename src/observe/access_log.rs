@@ -289,6 +289,20 @@ impl Format {
         })
     }
 
+    /// Whether a line shows the trace (`xrayTraceId`, `traceparent`), so
+    /// the request needs its trace context even where nothing else does.
+    pub fn shows_trace(&self) -> bool {
+        self.pieces.iter().any(|p| {
+            matches!(
+                p,
+                Piece::Var {
+                    var: Var::XrayTraceId | Var::Traceparent,
+                    ..
+                }
+            )
+        })
+    }
+
     pub fn form(&self) -> Form {
         self.form
     }

@@ -149,8 +149,10 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         .map(|m| &gw.apis[m.api].deployments[m.deployment].routes[m.route].integration);
     let proxied = matches!(integration, Some(Integration::HttpProxy(_)));
     let observer = &ex.active.observer;
-    let logged = staged.is_some_and(|(a, s, _)| observer.stage_log(a, s).is_some());
-    let trace = (proxied || logged || protocol == Protocol::Rest).then(|| {
+    let log = staged.and_then(|(a, s, _)| observer.stage_log(a, s));
+    let logged = log.is_some();
+    let logs_trace = log.is_some_and(|l| l.format.shows_trace());
+    let trace = (proxied || logs_trace || protocol == Protocol::Rest).then(|| {
         let (tp, amzn) = trace_headers(rd, head);
         TraceContext::from_headers(tp, amzn, &core.ids, core.wall.unix_ms(started) / 1000)
     });
