@@ -6,7 +6,8 @@
 #
 #   --quick      DURATION=3s (smoke test)
 #   --no-build   use the existing target/release/tollgate
-#   env DURATION=10s      measured wrk duration per route (default 10s)
+#   env DURATION=10s      measured wrk duration per route and round (default 10s)
+#   env ROUNDS=3          rounds; each measures proxy then lambda (default 3)
 #   env LOADGEN_CPU=0 SERVER_CPU=1   CPU pinning (taskset -c), as bench/run.sh
 #   env EVENTS=20000      events built under callgrind for the instruction count
 #
@@ -14,7 +15,10 @@
 # Lambda Invoke API with a fixed payload 2.0 answer and a plain GET; it runs
 # pinned with wrk on LOADGEN_CPU. tollgate runs bench/lambda.yaml
 # (--workers 1) pinned on SERVER_CPU: GET /proxy → http_proxy, GET /lambda →
-# lambda. Each route: 1 s warm-up, then wrk -t1 -c64 -d$DURATION --latency.
+# lambda. Each round measures both routes one after the other (1 s warm-up,
+# then wrk -t1 -c64 -d$DURATION --latency); the table shows each route's
+# median over the rounds, so load that comes and goes on a shared box
+# weighs on both routes alike.
 #
 # Event build cost: the ignored unit test `event_build_cost` (a typical
 # GET with one path parameter, payload 2.0) runs under callgrind with 0 and
@@ -33,6 +37,7 @@ BIN="$ROOT/target/release/tollgate"
 CONF="$BENCH/lambda.yaml"
 
 DURATION="${DURATION:-10s}"
+ROUNDS="${ROUNDS:-3}"
 LOADGEN_CPU="${LOADGEN_CPU:-0}"
 SERVER_CPU="${SERVER_CPU:-1}"
 EVENTS="${EVENTS:-20000}"
@@ -40,7 +45,7 @@ BUILD=1
 
 for arg in "$@"; do
     case "$arg" in
-        --quick) DURATION=3s ;;
+        --quick) DURATION=3s; ROUNDS=1 ;;
         --no-build) BUILD=0 ;;
         -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "lambda.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
@@ -125,9 +130,15 @@ to_us() {
 }
 
 declare -A RPS P50 P99 CPU ERRS
+declare -A ALL_RPS ALL_P50 ALL_P99 ALL_CPU ALL_ERRS
 
-measure() {         # measure NAME URL
-    local name=$1 url=$2 raw="$OUT/lambda-bench-$1.txt" before after reqs pid rc=0
+median() {          # median of whitespace-separated numbers
+    printf '%s\n' $1 | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+measure() {         # measure NAME URL ROUND
+    local name=$1 url=$2 raw="$OUT/lambda-bench-$1-$3.txt" before after reqs pid rc=0
     taskset -c "$LOADGEN_CPU" wrk -t1 -c64 -d1s "$url" >"$OUT/lambda-bench-$name.warmup.txt" 2>&1 || true
     before=$(cpu_ticks "$TG_PID")
     taskset -c "$LOADGEN_CPU" wrk -t1 -c64 -d"$DURATION" --latency "$url" >"$raw" 2>&1 &
@@ -146,7 +157,12 @@ measure() {         # measure NAME URL
         /Socket errors:/ { gsub(/,/, ""); for (i = 3; i < NF; i += 2) if ($(i + 1) + 0 > 0) e = e sprintf("%s%s %s", (e ? ", " : ""), $i, $(i + 1)) }
         /Non-2xx or 3xx responses:/ { e = e sprintf("%snon-2xx/3xx %s", (e ? ", " : ""), $NF) }
         END { print (e ? e : "0") }' "$raw")
-    log "$name: ${RPS[$name]:-?} req/s, p50 ${P50[$name]:-?}us, p99 ${P99[$name]:-?}us, cpu ${CPU[$name]:-?}us/req, errors ${ERRS[$name]}"
+    log "round $3 $name: ${RPS[$name]:-?} req/s, p50 ${P50[$name]:-?}us, p99 ${P99[$name]:-?}us, cpu ${CPU[$name]:-?}us/req, errors ${ERRS[$name]}"
+    ALL_RPS[$name]+=" ${RPS[$name]:-}"
+    ALL_P50[$name]+=" ${P50[$name]:-}"
+    ALL_P99[$name]+=" ${P99[$name]:-}"
+    ALL_CPU[$name]+=" ${CPU[$name]:-}"
+    [[ "${ERRS[$name]}" == 0 ]] || ALL_ERRS[$name]+="${ALL_ERRS[$name]:+; }round $3: ${ERRS[$name]}"
 }
 
 # ------------------------------------------------------------------- main --
@@ -181,8 +197,17 @@ for route in proxy lambda; do
     [[ "$got" == "hello from backend [200]" ]] || { log "WARNING: /$route answered '$got'"; BROKEN=1; }
 done
 
-measure proxy http://127.0.0.1:8093/proxy
-measure lambda http://127.0.0.1:8093/lambda
+for ((round = 1; round <= ROUNDS; round++)); do
+    measure proxy http://127.0.0.1:8093/proxy "$round"
+    measure lambda http://127.0.0.1:8093/lambda "$round"
+done
+for r in proxy lambda; do
+    RPS[$r]=$(median "${ALL_RPS[$r]:-}")
+    P50[$r]=$(median "${ALL_P50[$r]:-}")
+    P99[$r]=$(median "${ALL_P99[$r]:-}")
+    CPU[$r]=$(median "${ALL_CPU[$r]:-}")
+    ERRS[$r]=${ALL_ERRS[$r]:-0}
+done
 stop_pid "$TG_PID"
 stop_pid "$NGINX_PID"
 STARTED=()
@@ -226,9 +251,10 @@ SECTION=$(
     echo "## Lambda: lambda route vs http_proxy route (bench/lambda.sh)"
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); tollgate: $REV; load average $LOAD1 at start"
-    echo "- setup: one tollgate (--workers 1, CPU $SERVER_CPU), one origin nginx on :9001 serving the Invoke API and GET (CPU $LOADGEN_CPU, with wrk); wrk -t1 -c64 -d$DURATION --latency after a 1 s warm-up"
+    echo "- setup: one tollgate (--workers 1, CPU $SERVER_CPU), one origin nginx on :9001 serving the Invoke API and GET (CPU $LOADGEN_CPU, with wrk); $ROUNDS rounds of wrk -t1 -c64 -d$DURATION --latency per route (1 s warm-up each), alternating routes; medians shown"
+    echo "- req/s per round: proxy${ALL_RPS[proxy]:-}; lambda${ALL_RPS[lambda]:-}"
     echo
-    echo "| route | req/s | p50 | p99 | CPU µs/req | errors |"
+    echo "| route | req/s (median) | p50 | p99 | CPU µs/req | errors |"
     echo "|---|---:|---:|---:|---:|---|"
     for r in proxy lambda; do
         label="GET /$r"
