@@ -478,6 +478,9 @@ fn burst(addr: std::net::SocketAddr, path: &str, n: usize) -> Duration {
             let k = s.read(&mut buf[have..]).expect("a response within 5 s");
             assert!(k > 0);
             have += k;
+            if have >= 12 && !buf.starts_with(b"HTTP/1.1 200") {
+                panic!("not a 200: {}", String::from_utf8_lossy(&buf[..have]));
+            }
             if buf[..have].ends_with(b"\r\n\r\nhi") {
                 break;
             }
@@ -486,8 +489,12 @@ fn burst(addr: std::net::SocketAddr, path: &str, n: usize) -> Duration {
     started.elapsed()
 }
 
+// Regression: this test once timed out reading a response, taken for a
+// stall behind the stuck log. It was the account-wide throttle (10,000
+// requests per second by default) answering 429, whose body the loop below
+// waited past; the configuration now turns it off and `burst` stops at any
+// status but 200.
 #[test]
-#[ignore = "known bug, issue 9 open: with a FIFO nobody reads, requests stall (the test's 5 s read times out); run with --ignored"]
 fn a_destination_that_never_drains_does_not_block_requests() {
     let fifo = temp_path("fifo");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();

@@ -1,6 +1,4 @@
-//! The sans-IO parsers under fuzz, compiled from the main crate's sources so
-//! a fuzz build needs neither monoio nor the rest of tollgate. The included
-//! modules must only name `std`, `httparse`, `memchr` and `super::` items.
+//! The parsers under fuzz, re-exported from the `tollgate` library so the
+//! targets fuzz exactly the code the gateway runs.
 
-#[path = "../../src/proto/http1/mod.rs"]
-pub mod http1;
+pub use tollgate::proto::http1;

@@ -323,11 +323,19 @@ impl LocalBucket {
     /// Spend one token at `now`.
     #[inline]
     pub fn take(&self, now: u64) -> Decision {
+        self.take_lazy(|| now)
+    }
+
+    /// [`take`](Self::take), asking for the time only when the lease is
+    /// spent (most requests spend leased credit and need no clock).
+    #[inline]
+    pub fn take_lazy(&self, now: impl FnOnce() -> u64) -> Decision {
         let c = self.credit.get();
         if c > 0 {
             self.credit.set(c - 1);
             return Decision::Admit;
         }
+        let now = now();
         let blocked = self.blocked_until.get();
         if now < blocked {
             return Decision::Throttle {

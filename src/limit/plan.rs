@@ -299,16 +299,25 @@ impl CoreLimits {
         self.plan.as_ref()
     }
 
-    /// The limits of request `m` at `now` (ns): `Ok` to go on. `key_required`
-    /// is the route's `api_key_required`; `api_key` finds the `X-API-Key`
-    /// value (only asked when the route requires a key).
+    /// The limits of request `m`: `Ok` to go on. `key_required` is the
+    /// route's `api_key_required`; `api_key` finds the `X-API-Key` value
+    /// (only asked when the route requires a key); `clock` tells the time in
+    /// ns (only asked, once, when a lease is spent).
     pub fn check<'a>(
         &self,
         m: &Matched,
         key_required: bool,
         api_key: impl FnOnce() -> Option<&'a [u8]>,
-        now: u64,
+        clock: impl Fn() -> u64,
     ) -> Result<(), Refusal> {
+        let read = std::cell::Cell::new(None);
+        let now = || {
+            read.get().unwrap_or_else(|| {
+                let t = clock();
+                read.set(Some(t));
+                t
+            })
+        };
         let Some(plan) = &self.plan else {
             return Ok(());
         };
@@ -345,13 +354,13 @@ impl CoreLimits {
                 self.ensure(&hash, limits, quota, throttle);
                 let dynamic = self.dynamic.borrow();
                 if let Some((k, _)) = quota {
-                    if !dynamic[&k].take(now).admitted() {
+                    if !dynamic[&k].take_lazy(now).admitted() {
                         return Err(Refusal::QuotaExceeded);
                     }
                     taken[0] = Some(Taken::Dynamic(k));
                 }
                 if let Some((k, _)) = throttle {
-                    if let Decision::Throttle { wait_ns } = dynamic[&k].take(now) {
+                    if let Decision::Throttle { wait_ns } = dynamic[&k].take_lazy(now) {
                         self.hand_back(&taken, &dynamic);
                         return Err(throttled(wait_ns));
                     }
@@ -367,7 +376,7 @@ impl CoreLimits {
             .flatten();
         for (i, slot) in [route_slot, plan.account].into_iter().enumerate() {
             let Some(slot) = slot else { continue };
-            if let Decision::Throttle { wait_ns } = self.statics[slot as usize].take(now) {
+            if let Decision::Throttle { wait_ns } = self.statics[slot as usize].take_lazy(now) {
                 if taken.iter().any(Option::is_some) {
                     self.hand_back(&taken, &self.dynamic.borrow());
                 }

@@ -331,7 +331,7 @@ fn admit(
             .map(|(_, v)| v.get(rd))
     };
     let limiting = &ex.active.limiting;
-    match limiting.check(&m, route.api_key_required, api_key, crate::limit::now_ns()) {
+    match limiting.check(&m, route.api_key_required, api_key, crate::limit::now_ns) {
         Ok(()) => None,
         Err(Refusal::InvalidKey) => Some((GatewayResponse::InvalidApiKey, None)),
         Err(Refusal::QuotaExceeded) => Some((GatewayResponse::QuotaExceeded, None)),
