@@ -84,6 +84,9 @@ pub enum Var {
     ApiId,
     /// `stage`.
     Stage,
+    /// `deploymentId`: the deployment that served (the stage's, or its
+    /// canary's for a request in the canary's share).
+    DeploymentId,
     /// `domainName`: the request's Host.
     DomainName,
     /// `domainPrefix`: the first label of the Host.
@@ -126,6 +129,7 @@ const VARS: &[(&str, Var)] = &[
     ("error.responseType", Var::ErrorResponseType),
     ("apiId", Var::ApiId),
     ("stage", Var::Stage),
+    ("deploymentId", Var::DeploymentId),
     ("domainName", Var::DomainName),
     ("domainPrefix", Var::DomainPrefix),
     ("dataProcessed", Var::DataProcessed),
@@ -365,6 +369,7 @@ impl Format {
             Var::ErrorResponseType => opt_text(out, r.error_response_type.map(str::as_bytes)),
             Var::ApiId => text(out, r.api_id.as_bytes()),
             Var::Stage => opt_text(out, r.stage.map(str::as_bytes)),
+            Var::DeploymentId => opt_text(out, r.deployment.map(str::as_bytes)),
             Var::DomainName => opt_text(out, r.domain_name),
             Var::DomainPrefix => opt_text(
                 out,
@@ -414,6 +419,8 @@ pub struct Record<'a> {
     pub error_response_type: Option<&'a str>,
     pub api_id: &'a str,
     pub stage: Option<&'a str>,
+    /// The deployment that served; `None` when no stage matched.
+    pub deployment: Option<&'a str>,
     pub domain_name: Option<&'a [u8]>,
     pub trace: Option<&'a TraceContext>,
 }
