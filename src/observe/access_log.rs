@@ -553,20 +553,7 @@ fn json_quote_into(buf: &mut [u8; 256], s: &[u8]) -> usize {
     n + 1
 }
 
-/// Decimal digits of `v`, without allocating.
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&tmp[i..]);
-}
+pub use crate::text::push_u64;
 
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
