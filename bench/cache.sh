@@ -33,110 +33,21 @@
 # A target miss never fails the script; it exits 1 only when something broke.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BENCH="$ROOT/bench"
-OUT="$BENCH/out"
-RESULTS="$BENCH/RESULTS.md"
-BIN="$ROOT/target/release/tollgate"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT BENCH OUT RESULTS BIN LOADGEN_CPU SERVER_CPU, helpers, traps
+
 DURATION="${DURATION:-10s}"
 ROUNDS="${ROUNDS:-3}"
 DRIVER="${DRIVER:-auto}"
-LOADGEN_CPU="${LOADGEN_CPU:-0}"
-SERVER_CPU="${SERVER_CPU:-1}"
 ENTRIES="${ENTRIES:-20000}"
 KEYS="${KEYS:-2000}"
 TG_PORT=8190
 NGX_PORT=8193
 BACKEND_PORT=9100
 ADMIN=127.0.0.1:9913
-BUILD=1
 
-for arg in "$@"; do
-    case "$arg" in
-        --quick) DURATION=3s; ROUNDS=1; ENTRIES=5000 ;;
-        --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
-        *) echo "cache.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
-    esac
-done
-
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
-
-# ---------------------------------------------------------------- cleanup --
-STARTED=()          # every PID this script started; the trap stops these only
-TMP=""
-BROKEN=0
-
-is_alive() {
-    local pid=$1 state
-    [[ -r /proc/$pid/stat ]] || return 1
-    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
-    [[ -n "$state" && "$state" != Z ]]
-}
-
-forget_pid() {
-    local pid=$1 p keep=()
-    for p in "${STARTED[@]+"${STARTED[@]}"}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-    STARTED=("${keep[@]+"${keep[@]}"}")
-}
-
-cleanup() {
-    local rc=$? pid i
-    trap - EXIT INT TERM
-    for pid in "${STARTED[@]+"${STARTED[@]}"}"; do
-        is_alive "$pid" && kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${STARTED[@]+"${STARTED[@]}"}"; do
-        for ((i = 0; i < 50; i++)); do is_alive "$pid" || break; sleep 0.1; done
-        is_alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "$TMP" && -d "$TMP" ]]; then
-        cp "$TMP"/*.log "$OUT"/ 2>/dev/null || true
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
-
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-
-wait_for_port() {   # wait_for_port PORT PID NAME
-    local port=$1 pid=$2 name=$3 i
-    for ((i = 0; i < 300; i++)); do
-        port_open "$port" && return 0
-        is_alive "$pid" || { log "$name (pid $pid) exited before listening on :$port"; return 1; }
-        sleep 0.1
-    done
-    log "$name did not listen on :$port"
-    return 1
-}
-
-stop_pid() {        # stop_pid PID NAME: TERM, wait, KILL after 40 s
-    local pid=$1 name=$2 i
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 400; i++)); do is_alive "$pid" || break; sleep 0.1; done
-    if is_alive "$pid"; then
-        log "$name (pid $pid) did not stop on SIGTERM; killing"
-        kill -KILL "$pid" 2>/dev/null || true
-        BROKEN=1
-    fi
-    wait "$pid" 2>/dev/null || true
-    forget_pid "$pid"
-}
-
-start_nginx() {     # start_nginx NAME CONF PORT CPU -> NGINX_PID
-    local name=$1 conf=$2 port=$3 cpu=$4
-    mkdir -p "$TMP/tmp"
-    taskset -c "$cpu" nginx -p "$TMP" -c "$conf" -e "$TMP/$name-error.log" \
-        >"$TMP/$name-stdout.log" 2>&1 &
-    NGINX_PID=$!
-    STARTED+=("$NGINX_PID")
-    wait_for_port "$port" "$NGINX_PID" "nginx $name" || die "nginx $name failed to start"
-}
+bench_args "$@"
+if ((QUICK)); then DURATION=3s; ROUNDS=1; ENTRIES=5000; fi
 
 tollgate_config() { # tollgate_config FILE CAPACITY_BYTES
     cat >"$1" <<EOF
@@ -159,14 +70,9 @@ start_tollgate() {  # start_tollgate NAME CONFIG WORKERS [CPU] -> TG_PID
     local name=$1 conf=$2 workers=$3 cpu=${4:-}
     local cmd=("$BIN" run "$conf" --workers "$workers" --driver "$DRIVER" --admin "$ADMIN")
     if [[ -n "$cpu" ]]; then cmd=(taskset -c "$cpu" "${cmd[@]}"); fi
-    "${cmd[@]}" >"$TMP/tollgate-$name.stdout.log" 2>"$TMP/tollgate-$name.stderr.log" &
-    TG_PID=$!
-    STARTED+=("$TG_PID")
-    wait_for_port "$TG_PORT" "$TG_PID" "tollgate $name" ||
-        { tail -n 20 "$TMP/tollgate-$name.stderr.log" >&2 || true; die "tollgate failed to start"; }
+    start_server "tollgate $name" "tollgate-$name" "$TG_PORT" 30 "${cmd[@]}"
+    TG_PID=$SERVER_PID
 }
-
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 cache_totals() {    # cache_totals -> "entries bytes misses hits" over all workers
     curl -s "http://$ADMIN/admin/cache" | python3 -c '
@@ -178,73 +84,34 @@ print(sum(x["entries"] for x in s), sum(x["bytes"] for x in s), sum(x["misses"] 
 
 origin_lines() { [[ -f "$TMP/origin.log" ]] && wc -l <"$TMP/origin.log" || echo 0; }
 
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() {
-    local pid sum=0 t
-    for pid in "$@"; do
-        t=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
-        sum=$((sum + ${t:-0}))
-    done
-    echo "$sum"
-}
-to_us() {
-    awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        m = (u == "us") ? 1 : (u == "ms") ? 1e3 : (u == "s") ? 1e6 : -1
-        if (m < 0 || v == "") print ""; else printf "%.1f", n * m }'
-}
-run_wrk() {         # run_wrk OUTFILE DURATION ARGS... (pinned to LOADGEN_CPU)
-    local out=$1 dur=$2 pid rc=0
-    shift 2
-    taskset -c "$LOADGEN_CPU" wrk -t1 -c64 -d"$dur" --latency "$@" >"$out" 2>&1 &
-    pid=$!
-    STARTED+=("$pid")
-    wait "$pid" || rc=$?
-    forget_pid "$pid"
-    return "$rc"
-}
-
 declare -A RPS P50 P99 CPU ERRS
 measure() {         # measure KEY URL PIDS...
-    local key=$1 url=$2 before after raw="$OUT/cache-$1.txt" reqs
+    local key=$1 url=$2 raw="$OUT/cache-$1.txt"
     shift 2
-    before=$(cpu_ticks "$@")
-    run_wrk "$raw" "$DURATION" "$url" || { log "wrk failed for $key"; BROKEN=1; }
-    after=$(cpu_ticks "$@")
-    RPS[$key]=$(awk '/^Requests\/sec:/ {print $2}' "$raw")
-    P50[$key]=$(to_us "$(awk '$1 == "50%" {print $2}' "$raw")")
-    P99[$key]=$(to_us "$(awk '$1 == "99%" {print $2}' "$raw")")
-    reqs=$(awk '/ requests in / {print $1}' "$raw")
-    CPU[$key]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="${reqs:-0}" \
-        'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n }')
-    ERRS[$key]=$(awk '/Socket errors:|Non-2xx/ { e = e $0 " " } END { print (e ? e : "0") }' "$raw")
+    measure_wrk "$raw" "$DURATION" "$*" "$url" || { log "wrk failed for $key"; BROKEN=1; }
+    RPS[$key]=$W_RPS
+    P50[$key]=$W_P50
+    P99[$key]=$W_P99
+    CPU[$key]=$W_CPU
+    ERRS[$key]=$W_ERRS
     log "$key: ${RPS[$key]:-?} req/s, p50 ${P50[$key]:-?}us, p99 ${P99[$key]:-?}us, ${CPU[$key]:-?} CPU us/req, errors ${ERRS[$key]}"
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
-fmt_us() { awk -v v="$1" 'BEGIN { if (v == "") print "n/a"; else if (v >= 1000) printf "%.2f ms", v / 1000; else printf "%.0f µs", v }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 # ------------------------------------------------------------------- main --
-for t in nginx wrk curl taskset python3; do command -v "$t" >/dev/null || die "$t not found"; done
-mkdir -p "$OUT"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-cache-bench.XXXXXX")
-chmod 755 "$TMP"
+require_tools nginx wrk curl taskset python3
+check_pinning
+make_tmp tollgate-cache-bench
 mkdir -p "$TMP/www"
 head -c 100 /dev/zero | tr '\0' a >"$TMP/www/b100"
 head -c 1024 /dev/zero | tr '\0' b >"$TMP/www/b1k"
 head -c 10240 /dev/zero | tr '\0' c >"$TMP/www/b10k"
 
-if ((BUILD)); then
-    log "building release (cargo build --release --locked)"
-    (cd "$ROOT" && cargo build --release --locked) >&2 || die "release build failed"
-fi
-[[ -x "$BIN" ]] || die "$BIN not found"
-for p in $TG_PORT $NGX_PORT $BACKEND_PORT 9913; do
-    port_open "$p" && die "port $p is in use (ss -ltnp)"
-done
-LOAD1=$(awk '{print $1}' /proc/loadavg)
-awk -v l="$LOAD1" 'BEGIN { exit !(l > 0.5) }' &&
-    log "WARNING: load average $LOAD1 at start: other processes skew the results"
+if ((BUILD)); then build_release; fi
+require_bin
+check_ports_free "$TG_PORT" "$NGX_PORT" "$BACKEND_PORT" 9913
+LOAD1=$(load1)
+warn_load "$LOAD1"
 
 start_nginx cache-backend "$BENCH/nginx/cache-backend.conf" "$BACKEND_PORT" "$LOADGEN_CPU"
 BACKEND_PID=$NGINX_PID
@@ -278,17 +145,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
     RA_T+=("${RPS[tollgate#$r]:-0}")
     RA_N+=("${RPS[nginx#$r]:-0}")
 done
-pick() {            # pick SERVER -> the key of its median round (by req/s)
-    local s=$1 want r
-    local vals=()
-    for ((r = 1; r <= ROUNDS; r++)); do vals+=("${RPS[$s#$r]:-0}"); done
-    want=$(median "${vals[@]}")
-    for ((r = 1; r <= ROUNDS; r++)); do [[ "${RPS[$s#$r]:-0}" == "$want" ]] && { echo "$s#$r"; return; }; done
-}
-KT=$(pick tollgate)
-KN=$(pick nginx)
-HIT_RATIO=$(ratio "${RPS[$KT]}" "${RPS[$KN]}")
-CPU_RATIO=$(ratio "${CPU[$KT]}" "${CPU[$KN]}")
+# the key of each server's median round (by req/s)
+KT="tollgate#$(median_round RPS tollgate "$ROUNDS")"
+KN="nginx#$(median_round RPS nginx "$ROUNDS")"
+HIT_RATIO=$(ratio "${RPS[$KT]}" "${RPS[$KN]}" 2 n/a)
+CPU_RATIO=$(ratio "${CPU[$KT]}" "${CPU[$KN]}" 2 n/a)
 TARGET=$(awk -v r="$HIT_RATIO" 'BEGIN { print (r + 0 >= 1.5) ? "PASS" : "MISS" }')
 
 # --- 2. memory per entry -------------------------------------------------------
@@ -351,13 +212,13 @@ POLICY=$(cd "$ROOT" && cargo test --release --locked --lib cache::sim::policy_ta
 [[ -n "$POLICY" ]] || { log "policy simulation failed"; BROKEN=1; }
 
 # ----------------------------------------------------------------- report --
-REV=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
+REV=$(bench_rev)
 NGINX_V=$(nginx -v 2>&1 | sed 's/^nginx version: //')
 SECTION=$(
     echo "<!-- bench:cache:start -->"
     echo "## Response cache (bench/cache.sh)"
     echo
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); kernel $(uname -r); $(nproc) CPUs; nginx $NGINX_V; tollgate $REV"
+    echo "- date: $(bench_date); kernel $(uname -r); $(nproc) CPUs; nginx $NGINX_V; tollgate $REV"
     echo "- load average $LOAD1 at start; wrk -t1 -c64 -d$DURATION --latency on CPU $LOADGEN_CPU with the backend nginx; server under test on CPU $SERVER_CPU, one worker; median of $ROUNDS interleaved round(s)"
     echo
     echo "### Cache hits vs nginx proxy_cache (same TTL, 300 s)"
@@ -395,19 +256,7 @@ SECTION=$(
 echo
 echo "$SECTION"
 
-if [[ ! -f "$RESULTS" ]]; then
-    printf '# tollgate benchmark results\n\nWritten by the bench scripts; each script owns one marked section.\n' >"$RESULTS"
-fi
-printf '%s\n' "$SECTION" >"$TMP/section.md"
-if grep -q '<!-- bench:cache:start -->' "$RESULTS" && grep -q '<!-- bench:cache:end -->' "$RESULTS"; then
-    awk -v sf="$TMP/section.md" '
-        /<!-- bench:cache:start -->/ { while ((getline l < sf) > 0) print l; skip = 1; next }
-        /<!-- bench:cache:end -->/ { skip = 0; next }
-        !skip { print }' "$RESULTS" >"$TMP/results.new"
-    cat "$TMP/results.new" >"$RESULTS"
-else
-    { echo; cat "$TMP/section.md"; } >>"$RESULTS"
-fi
+write_section cache "$SECTION"
 log "wrote $RESULTS"
 ((BROKEN == 0)) || { log "something broke (see above and bench/out/)"; exit 1; }
 exit 0

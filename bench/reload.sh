@@ -12,31 +12,21 @@
 # bench/RESULTS.md. A target miss is reported, never fails the script.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="$ROOT/target/release/tollgate"
-RESULTS="$ROOT/bench/RESULTS.md"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT BENCH OUT RESULTS BIN LOADGEN_CPU SERVER_CPU, helpers, traps
+
 DURATION="${DURATION:-10}"
 PORT=8090
 ADMIN=127.0.0.1:9911
 TOKEN="bench-reload-$$"
 BUILD=1
 [[ "${1:-}" == "--no-build" ]] && BUILD=0
+LOADGEN_CPU=0       # wrk (run_wrk), as before: not from the environment
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-if ((BUILD)); then (cd "$ROOT" && cargo build --release --locked --quiet); fi
-
-if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null; then
-    echo "reload.sh: port $PORT on 127.0.0.1 is in use; stop whatever listens there and rerun" >&2
-    exit 1
-fi
-
-TMP=$(mktemp -d)
-TG_PID=""
-cleanup() {
-    [[ -n "$TG_PID" ]] && kill -TERM "$TG_PID" 2>/dev/null && wait "$TG_PID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+install_tools wrk
+if ((BUILD)); then build_release --quiet; fi
+check_ports_free "$PORT"
+make_tmp tollgate-bench-reload
 
 # Two configurations that differ only in a proxied route's timeout.
 cp "$ROOT/bench/gateway.yaml" "$TMP/a.yaml"
@@ -46,12 +36,13 @@ cp "$TMP/a.yaml" "$TMP/gateway.yaml"
 TOLLGATE_ADMIN_TOKEN=$TOKEN taskset -c 1 "$BIN" run "$TMP/gateway.yaml" --workers 1 --admin "$ADMIN" \
     >"$TMP/out.log" 2>"$TMP/err.log" &
 TG_PID=$!
-for _ in $(seq 100); do grep -q "tollgate: admin" "$TMP/out.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "tollgate: admin" "$TMP/out.log" || { cat "$TMP/err.log"; echo "tollgate did not start" >&2; exit 1; }
+track "$TG_PID"
+wait_for_line "$TMP/out.log" "tollgate: admin" "$TG_PID" tollgate 10 || { cat "$TMP/err.log"; die "tollgate did not start"; }
 
+# wrk time -> µs, unrounded (the reload table has always shown them so)
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
 run() {   # run NAME -> wrk output in $TMP/NAME.txt
-    taskset -c 0 wrk -t1 -c64 -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/mock" >"$TMP/$1.txt"
+    run_wrk "$TMP/$1.txt" "${DURATION}s" "http://127.0.0.1:$PORT/mock"
 }
 summary() {  # summary NAME -> "req/s p50 p99 errors"
     local f="$TMP/$1.txt"
@@ -63,7 +54,7 @@ summary() {  # summary NAME -> "req/s p50 p99 errors"
     echo "$rps $p50 $p99 $err"
 }
 
-taskset -c 0 wrk -t1 -c64 -d2s "http://127.0.0.1:$PORT/mock" >/dev/null   # warm-up
+run_wrk /dev/null 2s "http://127.0.0.1:$PORT/mock"   # warm-up
 run steady
 read -r s_rps s_p50 s_p99 s_err <<<"$(summary steady)"
 
@@ -79,21 +70,22 @@ reloads=0 refused=0
     done
 ) &
 RELOADER=$!
+track "$RELOADER"
 run reloading
 kill "$RELOADER" 2>/dev/null; wait "$RELOADER" 2>/dev/null || true
+forget_pid "$RELOADER"
 reloads=$(grep -c '^200$' "$TMP/reloads.txt" || true)
 refused=$(grep -vc '^200$' "$TMP/reloads.txt" || true)
 read -r r_rps r_p50 r_p99 r_err <<<"$(summary reloading)"
 published=$(grep -c "reload (admin): serving" "$TMP/err.log" || true)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-p99_ratio=$(ratio "$r_p99" "$s_p99")
+p99_ratio=$(ratio "$r_p99" "$s_p99" 2 0.00)
 verdict=$(awk -v r="$p99_ratio" -v e="$r_err" 'BEGIN { print (r <= 2 && e == 0) ? "PASS" : "MISS" }')
 
 table=$(cat <<EOT
 ## Reload under load
 
-- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); kernel $(uname -r); tollgate $(git -C "$ROOT" rev-parse --short HEAD)
+- date: $(bench_date); kernel $(uname -r); tollgate $(bench_rev)
 - setup: wrk -t1 -c64 -d${DURATION}s --latency on CPU 0 against GET /mock; tollgate --workers 1 on CPU 1; reloads by POST /admin/reload once per second, alternating two configurations (each reload publishes a new deployment)
 
 | run | req/s | p50 µs | p99 µs | errors |
@@ -107,14 +99,4 @@ EOT
 )
 echo "$table"
 
-start='<!-- bench:reload:start -->'
-end='<!-- bench:reload:end -->'
-[[ -f "$RESULTS" ]] || printf '# tollgate benchmark results\n' >"$RESULTS"
-if grep -q "$start" "$RESULTS"; then
-    awk -v s="$start" -v e="$end" -v body="$table" '
-        $0 == s { print; print body; skip = 1; next }
-        $0 == e { skip = 0 }
-        !skip { print }' "$RESULTS" >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
-else
-    printf '\n%s\n%s\n%s\n' "$start" "$table" "$end" >>"$RESULTS"
-fi
+write_section reload "$(printf '%s\n%s\n%s' '<!-- bench:reload:start -->' "$table" '<!-- bench:reload:end -->')"

@@ -27,102 +27,32 @@
 # when something broke.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BENCH="$ROOT/bench"
-OUT="$BENCH/out"
-RESULTS="$BENCH/RESULTS.md"
-BIN="$ROOT/target/release/tollgate"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT BENCH OUT RESULTS BIN LOADGEN_CPU SERVER_CPU, helpers, traps
+
 KEYS_BENCH="$ROOT/target/release/examples/keys_bench"
 FIXED_LOAD="$ROOT/target/release/examples/fixed_load"
 DURATION="${DURATION:-10s}"
 DRIVER="${DRIVER:-auto}"
 ROUNDS="${ROUNDS:-3}"
 KEYS="${KEYS:-100000}"
-LOADGEN_CPU="${LOADGEN_CPU:-0}"
-SERVER_CPU="${SERVER_CPU:-1}"
 PORT=8094
-BUILD=1
 KEY_VALUE="bench-key-00000000000000000007-abcdefghij"
 
-for arg in "$@"; do
-    case "$arg" in
-        --quick) DURATION=3s; ROUNDS=1 ;;
-        --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
-        *) echo "throttle.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
-    esac
-done
+bench_args "$@"
+if ((QUICK)); then DURATION=3s; ROUNDS=1; fi
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+require_tools wrk taskset
+check_pinning
 
-STARTED=()
-TMP=""
-BROKEN=0
-is_alive() {
-    local pid=$1 state
-    [[ -r /proc/$pid/stat ]] || return 1
-    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
-    [[ -n "$state" && "$state" != Z ]]
-}
-forget_pid() {
-    local pid=$1 p keep=()
-    for p in "${STARTED[@]+"${STARTED[@]}"}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-    STARTED=("${keep[@]+"${keep[@]}"}")
-}
-cleanup() {
-    local rc=$? pid i
-    trap - EXIT INT TERM
-    for pid in "${STARTED[@]+"${STARTED[@]}"}"; do is_alive "$pid" && kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${STARTED[@]+"${STARTED[@]}"}"; do
-        for ((i = 0; i < 50; i++)); do is_alive "$pid" || break; sleep 0.1; done
-        is_alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "$TMP" && -d "$TMP" ]]; then
-        cp "$TMP"/*.log "$OUT"/ 2>/dev/null || true
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
-
-for t in wrk taskset; do
-    command -v "$t" >/dev/null || die "$t not found (apt-get install -y wrk util-linux)"
-done
-taskset -c "$SERVER_CPU" true 2>/dev/null || die "cannot pin to CPU $SERVER_CPU; this benchmark needs 2 CPUs"
-
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 400; i++)); do is_alive "$pid" || break; sleep 0.1; done
-    is_alive "$pid" && { kill -KILL "$pid" 2>/dev/null || true; BROKEN=1; log "pid $pid ignored SIGTERM"; }
-    wait "$pid" 2>/dev/null || true
-    forget_pid "$pid"
-}
-
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}'; }
-to_us() {
-    awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        m = (u == "us") ? 1 : (u == "ms") ? 1e3 : (u == "s") ? 1e6 : -1
-        if (m < 0 || v == "") print ""; else printf "%.1f", n * m }'
-}
-
-mkdir -p "$OUT"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench-throttle.XXXXXX")
+make_tmp tollgate-bench-throttle
 if ((BUILD)); then
-    log "building release"
-    (cd "$ROOT" && cargo build --release --locked &&
-        cargo build --release --locked --example keys_bench --example fixed_load) >&2 ||
-        die "release build failed"
+    build_release
+    build_release --example keys_bench --example fixed_load
 fi
-[[ -x "$BIN" ]] || die "$BIN not found"
-port_open "$PORT" && die "port $PORT is in use"
-LOAD1=$(cut -d' ' -f1 /proc/loadavg)
+require_bin
+check_ports_free "$PORT"
+LOAD1=$(load1)
 
 # -- configurations ------------------------------------------------------------
 conf() {  # conf NAME ACCOUNT STAGE_EXTRA ROUTE_EXTRA TOP_EXTRA
@@ -185,7 +115,7 @@ start_tollgate() {  # start_tollgate NAME; sets TG_PID, START_MS (time until lis
     taskset -c "$SERVER_CPU" "$BIN" run "$TMP/$1.yaml" --workers 1 --driver "$DRIVER" --no-admin \
         >"$TMP/tollgate-$1.stdout.log" 2>"$TMP/tollgate-$1.stderr.log" &
     TG_PID=$!
-    STARTED+=("$TG_PID")
+    track "$TG_PID"
     for ((i = 0; i < 600; i++)); do
         grep -q "listening" "$TMP/tollgate-$1.stdout.log" 2>/dev/null && break
         is_alive "$TG_PID" || { tail "$TMP/tollgate-$1.stderr.log" >&2; die "tollgate ($1) exited"; }
@@ -194,22 +124,18 @@ start_tollgate() {  # start_tollgate NAME; sets TG_PID, START_MS (time until lis
     START_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
     sleep 0.3
 }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 declare -A RPS P99 CPU ERRS ALL_RPS RSS LOADMS
 measure() {  # measure KEY (tollgate running as TG_PID)
-    local key=$1 f="$OUT/throttle-${1/\#/-}.txt" before after reqs hdr=()
+    local key=$1 f="$OUT/throttle-${1/\#/-}.txt" hdr=()
     [[ $key == keyed* || $key == manykeys* ]] && hdr=(-H "X-API-Key: $KEY_VALUE")
-    taskset -c "$LOADGEN_CPU" wrk -t1 -c64 -d1s "${hdr[@]}" "http://127.0.0.1:$PORT/mock" >/dev/null 2>&1 || true
-    before=$(cpu_ticks "$TG_PID")
-    taskset -c "$LOADGEN_CPU" wrk -t1 -c64 -d"$DURATION" --latency "${hdr[@]}" "http://127.0.0.1:$PORT/mock" >"$f" 2>&1 ||
+    run_wrk /dev/null 1s "${hdr[@]}" "http://127.0.0.1:$PORT/mock" || true
+    measure_wrk "$f" "$DURATION" "$TG_PID" "${hdr[@]}" "http://127.0.0.1:$PORT/mock" ||
         { log "wrk failed for $key"; BROKEN=1; }
-    after=$(cpu_ticks "$TG_PID")
-    RPS[$key]=$(awk '/^Requests\/sec:/ {print $2}' "$f")
-    reqs=$(awk '/ requests in / {print $1}' "$f")
-    P99[$key]=$(to_us "$(awk '$1 == "99%" {print $2}' "$f")")
-    ERRS[$key]=$(awk '/Socket errors|Non-2xx/ {for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i} END {print s + 0}' "$f")
-    CPU[$key]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="${reqs:-0}" 'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n }')
+    RPS[$key]=$W_RPS
+    P99[$key]=$W_P99
+    ERRS[$key]=$W_ERRN
+    CPU[$key]=$W_CPU
     log "$key: ${RPS[$key]} req/s, p99 ${P99[$key]} µs, ${CPU[$key]} CPU µs/req, errors ${ERRS[$key]}"
 }
 
@@ -221,13 +147,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
         LOADMS[$c]=$START_MS
         RSS[$c]=$(rss_kb "$TG_PID")
         measure "$c#$round"
-        stop_pid "$TG_PID"
+        stop_pid "$TG_PID" tollgate
     done
 done
 for k in "${CONFIGS[@]}"; do
-    best=$(for ((r = 1; r <= ROUNDS; r++)); do echo "${RPS[$k#$r]:-0} $r"; done | sort -n | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) {print $2}')
+    best=$(median_round RPS "$k" "$ROUNDS")
     RPS[$k]=${RPS[$k#$best]:-}; P99[$k]=${P99[$k#$best]:-}; CPU[$k]=${CPU[$k#$best]:-}; ERRS[$k]=${ERRS[$k#$best]:-}
-    ALL_RPS[$k]=$(for ((r = 1; r <= ROUNDS; r++)); do printf '%.0f ' "${RPS[$k#$r]:-0}"; done)
+    ALL_RPS[$k]=$(each_round RPS "$k" "$ROUNDS")
 done
 
 # Instructions per request: stable where req/s is not (a shared, busy box).
@@ -251,14 +177,14 @@ ir_total() {  # ir_total CONFIG COUNT -> "THREAD INSTRUCTIONS" per thread of a r
         "$BIN" run "$TMP/$c.yaml" --workers 1 --driver epoll --no-admin \
         >"$TMP/vg-$c.out" 2>"$TMP/vg-$c-$n.log" &
     pid=$!
-    STARTED+=("$pid")
+    track "$pid"
     for ((i = 0; i < 1200; i++)); do
         grep -q listening "$TMP/vg-$c.out" && break
         is_alive "$pid" || break
         sleep 0.1
     done
     "$FIXED_LOAD" "127.0.0.1:$PORT" /mock "$n" "${hdr[@]}" >&2 || { log "fixed_load failed for $c"; BROKEN=1; }
-    stop_pid "$pid"
+    stop_pid "$pid" "tollgate ($c, callgrind)"
     for f in "$TMP/cg-$c-$n".*-*; do
         [[ -f $f ]] && awk -v t="${f##*-}" '/^totals:/ { print t, $2 }' "$f"
     done
@@ -282,8 +208,7 @@ KB=$("$KEYS_BENCH" "$KEYS") || { log "keys_bench failed"; BROKEN=1; KB=""; }
 kb() { awk -v k="$1" '$1 == k {print $2}' <<<"$KB"; }
 
 # -- report --------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.3f", a / b }'; }
-fmt_us() { awk -v v="$1" 'BEGIN { if (v == "") print "n/a"; else if (v >= 1000) printf "%.2f ms", v / 1000; else printf "%.0f µs", v }'; }
+ratio3() { ratio "$1" "$2" 3 n/a; }   # A / B, three decimals, n/a without data
 label() {
     case $1 in
         unthrottled) echo "unthrottled (no limit)" ;;
@@ -297,32 +222,32 @@ TABLE=$(
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     for k in "${CONFIGS[@]}"; do
         printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s MiB | %s ms | %s|\n' "$(label "$k")" "${RPS[$k]:-0}" \
-            "$(ratio "${RPS[$k]:-}" "${RPS[unthrottled]:-}")" "$(fmt_us "${P99[$k]:-}")" "${CPU[$k]:-n/a}" \
-            "${IR[$k]:-n/a}" "$(ratio "${IR[$k]:-}" "${IR[unthrottled]:-}")" "${ERRS[$k]:-?}" \
+            "$(ratio3 "${RPS[$k]:-}" "${RPS[unthrottled]:-}")" "$(fmt_us "${P99[$k]:-}")" "${CPU[$k]:-n/a}" \
+            "${IR[$k]:-n/a}" "$(ratio3 "${IR[$k]:-}" "${IR[unthrottled]:-}")" "${ERRS[$k]:-?}" \
             "$(awk -v k="${RSS[$k]:-0}" 'BEGIN {printf "%.1f", k / 1024}')" "${LOADMS[$k]:-?}" "${ALL_RPS[$k]:-}"
     done
 )
-T_RATIO=$(ratio "${RPS[throttled]:-}" "${RPS[unthrottled]:-}")
+T_RATIO=$(ratio3 "${RPS[throttled]:-}" "${RPS[unthrottled]:-}")
 VERDICT=$(awk -v r="$T_RATIO" 'BEGIN { if (r == "n/a") print "MISS (no data)"; else print (r + 0 >= 0.97) ? "PASS" : "MISS" }')
 # The same target on instructions: unthrottled/throttled instructions per
 # request is the req/s ratio a CPU-bound server would show.
-I_RATIO=$(ratio "${IR[unthrottled]:-}" "${IR[throttled]:-}")
+I_RATIO=$(ratio3 "${IR[unthrottled]:-}" "${IR[throttled]:-}")
 I_VERDICT=$(awk -v r="$I_RATIO" 'BEGIN { if (r == "n/a") print "n/a"; else print (r + 0 >= 0.97) ? "PASS" : "MISS" }')
 RSS_PER_KEY=$(awk -v a="${RSS[manykeys]:-0}" -v b="${RSS[keyed]:-0}" -v n="$KEYS" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
 NOTES=$(
     echo "- throttled / unthrottled req/s: ${T_RATIO}× — target ≥ 0.97×: $VERDICT"
     echo "- by instructions (callgrind, worker thread, $IR_LOW vs $IR_HIGH requests): the throttled route runs $(awk -v a="${IR[throttled]:-0}" -v b="${IR[unthrottled]:-0}" 'BEGIN {printf "%+d", a - b}') instructions per request more than the unthrottled one, $(awk -v a="${IR[keyed]:-0}" -v b="${IR[unthrottled]:-0}" 'BEGIN {printf "%+d", a - b}') keyed; as a req/s ratio for a CPU-bound server: ${I_RATIO}× — target ≥ 0.97×: $I_VERDICT"
-    echo "- keyed / unthrottled req/s: $(ratio "${RPS[keyed]:-}" "${RPS[unthrottled]:-}")×; with $KEYS keys loaded: $(ratio "${RPS[manykeys]:-}" "${RPS[unthrottled]:-}")×"
+    echo "- keyed / unthrottled req/s: $(ratio3 "${RPS[keyed]:-}" "${RPS[unthrottled]:-}")×; with $KEYS keys loaded: $(ratio3 "${RPS[manykeys]:-}" "${RPS[unthrottled]:-}")×"
     echo "- $KEYS API keys: gateway RSS +$(awk -v a="${RSS[manykeys]:-0}" -v b="${RSS[keyed]:-0}" 'BEGIN {printf "%.1f", (a - b) / 1024}') MiB over one key (${RSS_PER_KEY} B per key; the configuration, its snapshot encoding and the key table); start to listening ${LOADMS[manykeys]:-?} ms vs ${LOADMS[keyed]:-?} ms (CSV read, $KEYS SHA-256s, validation)"
     echo "- key table alone (examples/keys_bench, $KEYS keys): $(kb bytes_per_key) B per key, built in $(kb build_ms) ms; a lookup as a request does it (SHA-256 of the value + one probe): $(kb lookup_hit_ns) ns for a known key, $(kb lookup_miss_ns) ns for an unknown one, of which SHA-256 alone $(kb sha256_ns) ns"
 )
-REV=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
+REV=$(bench_rev)
 SETUP="load average $LOAD1 at start; $ROUNDS rounds, interleaved; wrk -t1 -c64 -d$DURATION --latency (1s warm-up) on CPU $LOADGEN_CPU; tollgate --workers 1 --driver $DRIVER on CPU $SERVER_CPU; limits far above the load (every request passes through them)"
 SECTION=$(
     echo "<!-- bench:throttle:start -->"
     echo "## Throttling and API keys (bench/throttle.sh)"
     echo
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); kernel $(uname -r); $(nproc) CPUs; tollgate $REV"
+    echo "- date: $(bench_date); kernel $(uname -r); $(nproc) CPUs; tollgate $REV"
     echo "- setup: $SETUP"
     echo
     echo "$TABLE"
@@ -336,18 +261,6 @@ echo
 echo "$NOTES"
 echo "($SETUP)"
 
-if [[ ! -f "$RESULTS" ]]; then
-    printf '# tollgate benchmark results\n\nWritten by the bench scripts; each script owns one marked section.\n' >"$RESULTS"
-fi
-printf '%s\n' "$SECTION" >"$TMP/section.md"
-if grep -q '<!-- bench:throttle:start -->' "$RESULTS" && grep -q '<!-- bench:throttle:end -->' "$RESULTS"; then
-    awk -v sf="$TMP/section.md" '
-        /<!-- bench:throttle:start -->/ { while ((getline l < sf) > 0) print l; skip = 1; next }
-        /<!-- bench:throttle:end -->/ { skip = 0; next }
-        !skip { print }' "$RESULTS" >"$TMP/results.new"
-    cat "$TMP/results.new" >"$RESULTS"
-else
-    printf '\n%s\n' "$SECTION" >>"$RESULTS"
-fi
+write_section throttle "$SECTION"
 log "wrote the throttle section of $RESULTS"
 ((BROKEN == 0)) || exit 1

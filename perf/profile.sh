@@ -29,8 +29,9 @@
 # pinned to CPU 1, wrk and the backend to CPU 0. Traffic stays on 127.0.0.1.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="$ROOT/target/release/tollgate"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../bench/lib.sh"   # ROOT BIN, helpers, traps
+LOG_TAG=perf
 GATEWAY_CONF="$ROOT/bench/gateway.yaml"
 REQUESTS="${REQUESTS:-20000}"
 CONNS="${CONNS:-4}"
@@ -44,78 +45,13 @@ while (($#)); do
         --no-build) BUILD=0 ;;
         --mode) MODE=${2:?--mode needs a value}; shift ;;
         --mode=*) MODE=${1#--mode=} ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h|--help) usage; exit 0 ;;
         *) echo "profile.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
 done
 
-log() { printf '[perf] %s\n' "$*" >&2; }
-die() { printf '[perf] ERROR: %s\n' "$*" >&2; exit 1; }
-
-STARTED=()
-TMP=""
-is_alive() {
-    local state
-    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n "$state" && "$state" != Z ]]
-}
-forget_pid() {
-    local p keep=()
-    for p in "${STARTED[@]+"${STARTED[@]}"}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-    STARTED=("${keep[@]+"${keep[@]}"}")
-}
-cleanup() {
-    local rc=$? pid i
-    trap - EXIT INT TERM
-    for pid in "${STARTED[@]+"${STARTED[@]}"}"; do is_alive "$pid" && kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${STARTED[@]+"${STARTED[@]}"}"; do
-        for ((i = 0; i < 50; i++)); do is_alive "$pid" || break; sleep 0.1; done
-        is_alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    [[ -n "$TMP" && -d "$TMP" ]] && { cp "$TMP"/*.log "$PERF_OUT"/ 2>/dev/null || true; rm -rf "$TMP"; }
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'log interrupted; exit 130' INT
-trap 'log terminated; exit 143' TERM
-
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-
-# wait_for FILE PATTERN PID NAME TIMEOUT: wait until FILE has PATTERN (no probe
-# connections, so the profile holds nothing but the measured requests)
-wait_for_line() {
-    local file=$1 pat=$2 pid=$3 name=$4 timeout=$5 i
-    for ((i = 0; i < timeout * 10; i++)); do
-        grep -q "$pat" "$file" 2>/dev/null && return 0
-        is_alive "$pid" || { log "$name exited before it was ready"; return 1; }
-        sleep 0.1
-    done
-    log "$name not ready within ${timeout}s"; return 1
-}
-
-stop_pid() {        # stop_pid PID NAME GRACE -> STOP_RC
-    local pid=$1 name=$2 grace=${3:-30} i
-    STOP_RC=0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < grace * 10; i++)); do is_alive "$pid" || break; sleep 0.1; done
-    if is_alive "$pid"; then log "$name did not stop ${grace}s after SIGTERM; SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
-    wait "$pid" 2>/dev/null || STOP_RC=$?
-    forget_pid "$pid"
-}
-
-start_backend() {
-    mkdir -p "$TMP/tmp"
-    taskset -c 0 nginx -p "$TMP" -c "$ROOT/bench/nginx/backend.conf" -e "$TMP/backend-error.log" \
-        >"$TMP/backend-stdout.log" 2>&1 &
-    BACKEND_PID=$!
-    STARTED+=("$BACKEND_PID")
-    local i
-    for ((i = 0; i < 100; i++)); do port_open 9000 && return 0; is_alive "$BACKEND_PID" || break; sleep 0.1; done
-    cat "$TMP"/backend-*.log >&2 || true
-    die "backend nginx did not start"
-}
+OUT="$PERF_OUT"     # cleanup keeps $TMP/*.log there
 
 # start_tollgate NAME [wrapper...] -> TG_PID (under a wrapper, the wrapper's pid)
 start_tollgate() {
@@ -124,7 +60,7 @@ start_tollgate() {
     taskset -c 1 "$@" "$BIN" run "$GATEWAY_CONF" --workers 1 ${TG_DRIVER:+--driver "$TG_DRIVER"} \
         >"$TMP/$name.stdout.log" 2>"$TMP/$name.stderr.log" &
     TG_PID=$!
-    STARTED+=("$TG_PID")
+    track "$TG_PID"
     wait_for_line "$TMP/$name.stdout.log" 'tollgate: listening' "$TG_PID" "tollgate ($name)" 120 ||
         { tail -n 30 "$TMP/$name.stderr.log" >&2; die "tollgate ($name) failed to start"; }
 }
@@ -170,16 +106,11 @@ top_functions() {
 }
 
 # ------------------------------------------------------------------ main --
-command -v nginx >/dev/null && command -v wrk >/dev/null || die "needs nginx and wrk (bench/run.sh installs them)"
-mkdir -p "$PERF_OUT"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-perf.XXXXXX")
-chmod 755 "$TMP"
+require_tools nginx wrk    # bench/run.sh installs them
+make_tmp tollgate-perf
 
-if ((BUILD)); then
-    log "building release"
-    (cd "$ROOT" && cargo build --release --locked) >&2 || die "release build failed"
-fi
-[[ -x "$BIN" ]] || die "$BIN not found"
+if ((BUILD)); then build_release; fi
+require_bin
 
 if [[ $MODE == auto ]]; then
     PERF_PROBE=$(perf stat -e instructions true 2>&1) && PERF_RC=0 || PERF_RC=$?
@@ -190,10 +121,11 @@ if [[ $MODE == auto ]]; then
         MODE=perf
     fi
 fi
-for p in 8090 9000; do port_open "$p" && die "127.0.0.1:$p is in use; stop what listens there and rerun"; done
-start_backend
+check_ports_free 8090 9000
+start_nginx backend "$ROOT/bench/nginx/backend.conf" 9000 0 10
+BACKEND_PID=$NGINX_PID
 
-REV=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
+REV=$(bench_rev)
 SUMMARY="$PERF_OUT/summary.md"
 
 if [[ $MODE == callgrind ]]; then
@@ -269,10 +201,10 @@ else
         secs=${DURATION%s}
         perf record -e "$EVENT" -g -o "$PERF_OUT/perf-$scen.data" "${TARGET[@]}" -- sleep "$((secs + 1))" \
             >"$TMP/perf-record-$scen.log" 2>&1 &
-        PR=$!; STARTED+=("$PR")
+        PR=$!; track "$PR"
         STAT_ARGS=(-e instructions,task-clock -x, -o "$PERF_OUT/perf-stat-$scen.csv")
         perf stat "${STAT_ARGS[@]}" "${TARGET[@]}" -- sleep "$secs" >/dev/null 2>&1 &
-        PS=$!; STARTED+=("$PS")
+        PS=$!; track "$PS"
         taskset -c 0 wrk -t1 -c64 -d"$DURATION" --latency "http://127.0.0.1:8090/$scen" >"$PERF_OUT/wrk-$scen.txt" 2>&1 || true
         wait "$PS" || true; forget_pid "$PS"
         wait "$PR" || true; forget_pid "$PR"
