@@ -66,7 +66,9 @@ LOAD1=$(load1)
 
 # -- configurations ----------------------------------------------------------
 cp "$BENCH/gateway.yaml" "$TMP/off.yaml"
-TG_LOG="$TMP/tollgate-access.log"
+# Not *.log: cleanup copies $TMP/*.log (server logs) to bench/out, and an
+# access log of a run is tens of MB.
+TG_LOG="$TMP/tollgate-access.jsonl"
 # The same gateway with a JSON access log on its $default stage.
 awk -v dest="$TG_LOG" '
     /^    stages: \[\$default\]$/ {
@@ -80,7 +82,7 @@ awk -v dest="$TG_LOG" '
     { print }' "$BENCH/gateway.yaml" >"$TMP/on.yaml"
 grep -q "access_log:" "$TMP/on.yaml" || die "could not add access_log to bench/gateway.yaml (its stages line changed?)"
 
-NG_LOG="$TMP/nginx-access.log"
+NG_LOG="$TMP/nginx-access.jsonl"
 sed -e "s|access_log off;|log_format tg_json escape=json '{\"requestId\":\"\$request_id\",\"ip\":\"\$remote_addr\",\"requestTime\":\"\$time_local\",\"httpMethod\":\"\$request_method\",\"routeKey\":\"\$uri\",\"status\":\"\$status\",\"protocol\":\"\$server_protocol\",\"responseLength\":\"\$body_bytes_sent\"}';\n    access_log $NG_LOG tg_json;|" \
     "$BENCH/nginx/return.conf" >"$TMP/return-log.conf"
 grep -q "access_log $NG_LOG" "$TMP/return-log.conf" || die "could not enable access_log in nginx/return.conf"
