@@ -1,4 +1,7 @@
 //! Authentication and request signing. `sigv4`: AWS Signature Version 4
-//! (signing; verification comes with IAM-authorized routes).
+//! signing; `policy`: IAM-like policy documents evaluated for
+//! `execute-api:Invoke` against method ARNs (IAM access keys and Lambda
+//! authorizers' policy responses).
 
+pub mod policy;
 pub mod sigv4;
