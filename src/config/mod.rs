@@ -264,8 +264,13 @@ use std::time::Duration;
 
 pub use crate::limit::period::Period;
 pub use crate::proto::http1::Method;
+pub use authorizers::{
+    Authorizer, AuthorizerKind, CONTEXT_SOURCES, Cors, IdentitySource, JwksSource, JwtAuthorizer,
+    LambdaAuthorizer,
+};
 pub use caching::{CacheKeyParameter, CacheSettings, RouteCache, UnauthorizedCacheControl};
 
+mod authorizers;
 pub(crate) mod caching;
 mod domains;
 mod gateway_responses;
@@ -416,6 +421,11 @@ pub struct Api {
     pub binary_media_types: Vec<String>,
     /// Overrides of gateway responses, at most one per type, in file order.
     pub gateway_responses: Vec<GatewayResponseOverride>,
+    /// The API's authorizers, in file order; routes name them by index.
+    pub authorizers: Vec<Authorizer>,
+    /// HTTP APIs' CORS settings: preflights answered by the gateway, and
+    /// CORS headers added to responses.
+    pub cors: Option<Cors>,
 }
 
 impl Api {
@@ -533,6 +543,10 @@ pub struct Route {
     pub api_key_required: bool,
     /// Response cache settings (they apply when the stage has a cache).
     pub cache: RouteCache,
+    /// Index into the API's `authorizers`: requests are authorized first.
+    pub authorizer: Option<usize>,
+    /// With a JWT authorizer: the token must carry one of these scopes.
+    pub authorization_scopes: Vec<String>,
 }
 
 /// A token bucket: refilled at `rate` requests per second up to `burst`.

@@ -36,7 +36,7 @@
 
 pub mod base64;
 pub mod event;
-mod json;
+pub mod json;
 pub mod response;
 
 use std::cell::RefCell;
@@ -158,7 +158,10 @@ pub async fn invoke(
         account_id: ACCOUNT_ID,
         time_ms: now_ms,
         binary_media_types: &api.binary_media_types,
-        authorizer: event::Authorizer::None,
+        authorizer: req
+            .identity
+            .as_deref()
+            .map_or(event::Authorizer::None, event::Authorizer::Identity),
     };
     ur.clear();
     SCRATCH.with_borrow_mut(|s| event::write(ur, &ev_req, &ctx, s));
@@ -443,7 +446,7 @@ fn signing_key(key_id: &str, secret: &str, date: &sigv4::AmzDate, region: &str) 
 
 /// Read the Invoke response's body whole. Returns (the body is `ur` (else
 /// `uw`), the connection may be reused).
-async fn read_answer(
+pub(crate) async fn read_answer(
     up: &mut TcpStream,
     bufs: &mut Bufs,
     deadline: Instant,

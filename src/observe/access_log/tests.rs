@@ -70,6 +70,8 @@ fn record(t: &TraceContext) -> Record<'_> {
         stage: Some("prod"),
         domain_name: Some(b"api.example.com"),
         trace: Some(t),
+        authorizer: None,
+        authorizer_error: None,
     }
 }
 
