@@ -801,3 +801,124 @@ apis:
         assert!(err.contains(want), "{want}: {err}");
     }
 }
+
+#[test]
+fn function_authorizer_over_the_invoke_api_with_payload_1_and_access_log() {
+    // A Lambda Invoke API stand-in for the authorizer function: REQUEST 1.0
+    // events; `unauth` raises "Unauthorized", `crash` fails otherwise.
+    let events = Arc::new(Mutex::new(Vec::<(String, Value)>::new()));
+    let seen = events.clone();
+    let fnsrv = Backend::start(move |r| {
+        let ev: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        seen.lock().unwrap().push((r.target.clone(), ev.clone()));
+        let token = ev["headers"]["X-Token"].as_str().unwrap_or("").to_owned();
+        let (error, body) = match token.as_str() {
+            "unauth" => (
+                true,
+                json!({"errorMessage": "Unauthorized", "errorType": "Exception"}),
+            ),
+            "crash" => (
+                true,
+                json!({"errorMessage": "boom", "errorType": "Exception"}),
+            ),
+            t => (
+                false,
+                json!({
+                    "principalId": format!("p-{t}"),
+                    "policyDocument": {"Version": "2012-10-17", "Statement": [
+                        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": ev["methodArn"]}
+                    ]},
+                    "context": {"tier": "gold"}
+                }),
+            ),
+        };
+        let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+        if error {
+            headers.push(("X-Amz-Function-Error".into(), "Unhandled".into()));
+        }
+        Reply::Full {
+            status: 200,
+            headers,
+            body: body.to_string().into_bytes(),
+        }
+    });
+    let log = temp_path("log");
+    let yaml = format!(
+        r#"
+listeners: [{{name: main, address: 127.0.0.1:0}}]
+apis:
+  - name: legacy
+    protocol: rest
+    stages:
+      - name: v1
+        access_log:
+          destination: {log}
+          format: '{{"id":"$context.requestId","status":$context.status,"principal":"$context.authorizer.principalId","tier":"$context.authorizer.tier","error":"$context.authorizer.error"}}'
+    authorizers:
+      gate:
+        type: request
+        uri: http://{f}
+        function: "gate-fn"
+        identity_source: [method.request.header.X-Token]
+    routes:
+      - {{route: "GET /pets/{{id}}", authorizer: gate, integration: {{type: mock, body: pet}}}}
+"#,
+        f = fnsrv.addr,
+        log = log.display()
+    );
+    let gw = Gateway::start_with(&yaml, &["--workers", "1"]);
+
+    let r = request(&gw, "GET", "/v1/pets/7?x=1", &[("X-Token", "alice")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (target, ev) = events.lock().unwrap()[0].clone();
+    assert_eq!(target, "/2015-03-31/functions/gate-fn/invocations");
+    assert_eq!(ev["type"], "REQUEST");
+    assert_eq!(
+        ev["methodArn"],
+        "arn:aws:execute-api:us-east-1:000000000000:legacy/v1/GET/pets/7"
+    );
+    assert_eq!(ev["resource"], "/pets/{id}");
+    assert_eq!(ev["pathParameters"]["id"], "7");
+    assert_eq!(ev["queryStringParameters"]["x"], "1");
+    assert_eq!(ev["httpMethod"], "GET");
+
+    let r = request(&gw, "GET", "/v1/pets/7", &[("X-Token", "unauth")]);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.text(), r#"{"message":"Unauthorized"}"#);
+    assert_eq!(r.header("x-amzn-ErrorType"), Some("UnauthorizedException"));
+    let r = request(&gw, "GET", "/v1/pets/7", &[("X-Token", "crash")]);
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.text(), r#"{"message":null}"#);
+    assert_eq!(
+        r.header("x-amzn-ErrorType"),
+        Some("AuthorizerFailureException")
+    );
+
+    // The access log shows who the authorizer said the caller is, and why it refused.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut lines = Vec::new();
+    while Instant::now() < deadline {
+        lines = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if lines.len() >= 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let l: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(l[0]["principal"], "p-alice");
+    assert_eq!(l[0]["tier"], "gold");
+    assert_eq!(l[0]["error"], "-");
+    assert_eq!(l[1]["status"], 401);
+    assert_eq!(l[1]["principal"], "-");
+    assert_eq!(l[1]["error"], "the authorizer said Unauthorized");
+    assert_eq!(l[2]["status"], 500);
+    let _ = std::fs::remove_file(&log);
+}

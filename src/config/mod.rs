@@ -76,8 +76,16 @@
 //!         status: 410           # 200..=599; default: the type's
 //!         headers: {access-control-allow-origin: "*"}
 //!         template: '{"error":$context.error.messageString}'
+//!     authorizers:              # optional: name -> authorizer (README: Authorizers and CORS)
+//!       users: {type: jwt, issuer: https://issuer.example, audience: [my-api],
+//!               jwks_uri: "http://127.0.0.1:9000/jwks.json"}   # or jwks_file: PATH
+//!       gate: {type: request, uri: "http://127.0.0.1:9002/auth", enable_simple_responses: true,
+//!              identity_source: ["$request.header.X-Token"], result_ttl_seconds: 300}
+//!     cors: {allow_origins: ["https://app.example"], allow_methods: [GET], max_age: 600}
 //!     routes:
 //!       - route: GET /pets/{id} # METHOD /path, or $default
+//!         authorizer: users     # optional: one of the API's authorizers
+//!         authorization_scopes: [pets:read]  # optional, JWT authorizers: one of these scopes
 //!         api_key_required: false   # true: a valid X-API-Key or 403; usage plans apply
 //!         integration:
 //!           type: mock          # a fixed response
