@@ -87,6 +87,9 @@ pub enum Var {
     ApiId,
     /// `stage`.
     Stage,
+    /// `deploymentId`: the deployment that served (the stage's, or its
+    /// canary's for a request in the canary's share).
+    DeploymentId,
     /// `domainName`: the request's Host.
     DomainName,
     /// `domainPrefix`: the first label of the Host.
@@ -129,6 +132,7 @@ const VARS: &[(&str, Var)] = &[
     ("error.responseType", Var::ErrorResponseType),
     ("apiId", Var::ApiId),
     ("stage", Var::Stage),
+    ("deploymentId", Var::DeploymentId),
     ("domainName", Var::DomainName),
     ("domainPrefix", Var::DomainPrefix),
     ("dataProcessed", Var::DataProcessed),
@@ -437,6 +441,7 @@ impl Format {
             Var::ErrorResponseType => opt_text(out, r.error_response_type.map(str::as_bytes)),
             Var::ApiId => text(out, r.api_id.as_bytes()),
             Var::Stage => opt_text(out, r.stage.map(str::as_bytes)),
+            Var::DeploymentId => opt_text(out, r.deployment.map(str::as_bytes)),
             Var::DomainName => opt_text(out, r.domain_name),
             Var::DomainPrefix => opt_text(
                 out,
@@ -486,6 +491,8 @@ pub struct Record<'a> {
     pub error_response_type: Option<&'a str>,
     pub api_id: &'a str,
     pub stage: Option<&'a str>,
+    /// The deployment that served; `None` when no stage matched.
+    pub deployment: Option<&'a str>,
     pub domain_name: Option<&'a [u8]>,
     pub trace: Option<&'a TraceContext>,
     /// Who the route's authorizer said the caller is.
@@ -622,20 +629,7 @@ fn json_quote_into(buf: &mut [u8; 256], s: &[u8]) -> usize {
     n + 1
 }
 
-/// Decimal digits of `v`, without allocating.
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&tmp[i..]);
-}
+pub use crate::text::push_u64;
 
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {

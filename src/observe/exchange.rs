@@ -222,6 +222,8 @@ pub struct Finished<'a> {
     pub slot: Slot,
     /// (api, stage) when a stage matched.
     pub stage: Option<(usize, usize)>,
+    /// The deployment that served (the stage's or its canary's).
+    pub deployment: Option<&'a str>,
     pub started: Instant,
     pub ended: Instant,
     /// Request head bytes.
@@ -422,6 +424,7 @@ impl Observer {
             error_response_type: error.map(|e| e.1),
             api_id: &labels.api,
             stage: Some(&*labels.stage),
+            deployment: f.deployment,
             domain_name: cap.host.clone().map(|r| &scratch[r]),
             trace: f.trace,
             authorizer: f.identity,
@@ -532,6 +535,7 @@ mod tests {
                 identity: None,
                 slot: layout.slot(0, stage, 0, Some(0)),
                 stage: Some((0, stage)),
+                deployment: Some("current"),
                 started,
                 ended: started + Duration::from_millis(3),
                 head_len: rd.len(),

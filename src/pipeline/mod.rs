@@ -234,6 +234,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
     observer.finish(&Finished {
         slot,
         stage: staged.map(|(a, s, _)| (a, s)),
+        deployment: req.deployment,
         started,
         ended: Instant::now(),
         head_len: req.head_len,
