@@ -922,3 +922,61 @@ apis:
     assert_eq!(l[2]["status"], 500);
     let _ = std::fs::remove_file(&log);
 }
+
+#[test]
+fn usage_identifier_key_from_the_authorizer_is_the_api_key() {
+    let auth = Backend::start(|r| {
+        let ev: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        let token = ev["authorizationToken"].as_str().unwrap_or("");
+        let key = if token == "good" {
+            "0123456789abcdefghij-good"
+        } else {
+            "not-a-key-at-all-here"
+        };
+        let body = json!({
+            "principalId": token,
+            "policyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}
+            ]},
+            "usageIdentifierKey": key
+        });
+        Reply::Full {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    });
+    let yaml = format!(
+        r#"
+listeners: [{{name: main, address: 127.0.0.1:0}}]
+api_keys:
+  - {{name: k, value: 0123456789abcdefghij-good}}
+apis:
+  - name: legacy
+    protocol: rest
+    stages: [v1]
+    authorizers:
+      tok: {{type: token, uri: "http://{a}/", identity_source: [method.request.header.X-Token]}}
+    routes:
+      - {{route: GET /metered, authorizer: tok, api_key_required: true, integration: {{type: mock, body: metered}}}}
+"#,
+        a = auth.addr
+    );
+    let gw = Gateway::start(&yaml);
+    let r = request(&gw, "GET", "/v1/metered", &[("X-Token", "good")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(&gw, "GET", "/v1/metered", &[("X-Token", "bad")]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.text(), r#"{"message":"Forbidden"}"#);
+    // A client's own X-API-Key still counts first.
+    let r = request(
+        &gw,
+        "GET",
+        "/v1/metered",
+        &[
+            ("X-Token", "bad"),
+            ("X-API-Key", "0123456789abcdefghij-good"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}

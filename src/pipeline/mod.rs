@@ -222,7 +222,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
     // account throttle; a refusal answers instead of the integration.
     let limited = matched
         .filter(|_| refusal.is_none() && !preflight)
-        .and_then(|m| admit(ex, m, &bufs.head, &bufs.rd));
+        .and_then(|m| admit(ex, m, &bufs.head, &bufs.rd, req.identity.as_deref()));
     req.retry_after = limited.and_then(|l| l.1);
     let refusal = limited.map(|l| l.0).or(refusal);
     let integration = matched
@@ -381,11 +381,14 @@ fn note_gateway_response(req: &Request<'_>, gr: GatewayResponse, total: usize, h
 
 /// The limits of a routed request (see `limit::plan`): `None` to go on, or
 /// the gateway response and, for a throttle, its `Retry-After` seconds.
+/// The API key is `X-API-Key`, else the `usageIdentifierKey` the route's
+/// Lambda authorizer returned (API Gateway's AUTHORIZER key source).
 fn admit(
     ex: &Exchange,
     m: Matched,
     head: &RequestHead,
     rd: &[u8],
+    identity: Option<&crate::auth::Identity>,
 ) -> Option<(GatewayResponse, Option<u32>)> {
     let route = &ex.active.gw().apis[m.api].deployments[m.deployment].routes[m.route];
     let api_key = || {
@@ -393,6 +396,11 @@ fn admit(
             .iter()
             .find(|(n, _)| n.get(rd).eq_ignore_ascii_case(b"x-api-key"))
             .map(|(_, v)| v.get(rd))
+            .or_else(|| {
+                identity
+                    .and_then(|i| i.usage_identifier_key.as_deref())
+                    .map(str::as_bytes)
+            })
     };
     let limiting = &ex.active.limiting;
     match limiting.check(&m, route.api_key_required, api_key, crate::limit::now_ns) {
