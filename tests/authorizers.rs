@@ -980,3 +980,80 @@ apis:
     );
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[test]
+fn a_policy_granting_invalidate_cache_lets_max_age_0_refresh() {
+    let auth = Backend::start(|r| {
+        let ev: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        let token = ev["authorizationToken"].as_str().unwrap_or("");
+        let actions = if token == "admin" {
+            json!(["execute-api:Invoke", "execute-api:InvalidateCache"])
+        } else {
+            json!("execute-api:Invoke")
+        };
+        let body = json!({
+            "principalId": token,
+            "policyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Action": actions, "Effect": "Allow", "Resource": ev["methodArn"]}
+            ]}
+        });
+        Reply::Full {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    });
+    let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = n.clone();
+    let origin = Backend::start(move |_| {
+        Reply::ok(&format!("n={}", count.fetch_add(1, Ordering::SeqCst) + 1))
+    });
+    let yaml = format!(
+        r#"
+listeners: [{{name: main, address: 127.0.0.1:0}}]
+apis:
+  - name: shop
+    protocol: rest
+    stages:
+      - name: prod
+        cache: {{capacity_bytes: 1000000, require_authorization_for_cache_control: true, unauthorized_cache_control_header_strategy: FAIL_WITH_403}}
+    authorizers:
+      tok: {{type: token, uri: "http://{a}/", identity_source: [method.request.header.X-Token]}}
+    routes:
+      - route: GET /x
+        authorizer: tok
+        integration: {{type: http_proxy, uri: "http://{o}"}}
+        cache: {{}}
+"#,
+        a = auth.addr,
+        o = origin.addr
+    );
+    let gw = Gateway::start_with(&yaml, &["--workers", "1"]);
+    assert_eq!(
+        request(&gw, "GET", "/prod/x", &[("X-Token", "user")]).text(),
+        "n=1"
+    );
+    assert_eq!(
+        request(&gw, "GET", "/prod/x", &[("X-Token", "user")]).text(),
+        "n=1"
+    );
+    let r = request(
+        &gw,
+        "GET",
+        "/prod/x",
+        &[("X-Token", "user"), ("Cache-Control", "max-age=0")],
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = request(
+        &gw,
+        "GET",
+        "/prod/x",
+        &[("X-Token", "admin"), ("Cache-Control", "max-age=0")],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "n=2", "refreshed from the origin");
+    assert_eq!(
+        request(&gw, "GET", "/prod/x", &[("X-Token", "user")]).text(),
+        "n=2"
+    );
+}

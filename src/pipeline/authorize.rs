@@ -349,7 +349,7 @@ async fn authorize_lambda(
         auth.results.borrow_mut().get(&auth.key.borrow(), now)
     };
     if let Some(o) = cached {
-        return apply(&o, &auth.arn.borrow(), req.protocol);
+        return apply(&o, &auth.arn.borrow(), req);
     }
     // Other requests of this core reuse the scratch while the call is out.
     let key = auth.key.borrow().clone();
@@ -366,13 +366,20 @@ async fn authorize_lambda(
             .borrow_mut()
             .insert(&key, o.clone(), now + cfg.ttl, now);
     }
-    apply(&o, &arn, req.protocol)
+    apply(&o, &arn, req)
 }
 
 /// Allow or refuse by an outcome for the request's method ARN.
-fn apply(outcome: &Outcome, arn: &str, protocol: Protocol) -> Authorized {
+fn apply(outcome: &Outcome, arn: &str, req: &Request<'_>) -> Authorized {
+    let protocol = req.protocol;
     match outcome.decide(arn) {
-        Decision::Allow => Ok(Some(outcome.identity.clone())),
+        Decision::Allow => {
+            if let lambda_authorizer::Verdict::Policy(p) = &outcome.verdict {
+                req.may_invalidate_cache
+                    .set(p.evaluate("execute-api:InvalidateCache", arn) == Decision::Allow);
+            }
+            Ok(Some(outcome.identity.clone()))
+        }
         Decision::ExplicitDeny => Err(Denied::new(
             match protocol {
                 Protocol::Rest => GatewayResponse::ExplicitDeny,
