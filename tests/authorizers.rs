@@ -688,6 +688,16 @@ apis:
 #[test]
 fn cors_preflight_skips_authorization_and_responses_carry_headers() {
     let (auth, _) = authorizer_server(true);
+    // A backend with CORS headers of its own: the API's settings replace them.
+    let backend = Backend::start(|_| Reply::Full {
+        status: 200,
+        headers: vec![
+            ("Content-Type".into(), "text/plain".into()),
+            ("Access-Control-Allow-Origin".into(), "*".into()),
+            ("Access-Control-Allow-Methods".into(), "DELETE".into()),
+        ],
+        body: b"proxied".to_vec(),
+    });
     let yaml = format!(
         r#"
 listeners: [{{name: main, address: 127.0.0.1:0}}]
@@ -705,8 +715,10 @@ apis:
       gate: {{type: request, uri: "http://{a}/", enable_simple_responses: true, identity_source: ["$request.header.X-Token"]}}
     routes:
       - {{route: GET /orders, authorizer: gate, integration: {{type: mock, body: orders}}}}
+      - {{route: GET /proxied, integration: {{type: http_proxy, uri: "http://{b}"}}}}
 "#,
-        a = auth.addr
+        a = auth.addr,
+        b = backend.addr
     );
     let gw = Gateway::start(&yaml);
     let pre = [
@@ -766,6 +778,16 @@ apis:
     );
     let r = request(&gw, "GET", "/orders", &[("X-Token", "allow")]);
     assert!(r.header("access-control-allow-origin").is_none());
+    let r = request(&gw, "GET", "/proxied", &[("Origin", "https://app.example")]);
+    assert_eq!(r.text(), "proxied");
+    let origins: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("access-control-allow-origin"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(origins, ["https://app.example"]);
+    assert!(r.header("access-control-allow-methods").is_none());
 }
 
 #[test]

@@ -89,6 +89,9 @@ pub struct Request<'a> {
     pub cors: Option<cors::Allowed<'a>>,
     /// A CORS preflight the gateway answers itself.
     pub preflight: bool,
+    /// The API has CORS settings: integrations' `Access-Control-*`
+    /// headers are dropped (the settings answer instead).
+    pub replaces_cors: bool,
     /// The authorizer's policy allows `execute-api:InvalidateCache` on
     /// this method (a `Cache-Control: max-age=0` may refresh the entry).
     pub may_invalidate_cache: std::cell::Cell<bool>,
@@ -207,6 +210,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         www_authenticate: None,
         cors: cors_allowed,
         preflight,
+        replaces_cors: cors_cfg.is_some(),
         may_invalidate_cache: std::cell::Cell::new(false),
     };
     core.date.copy_to(&mut req.date);
