@@ -1079,3 +1079,47 @@ apis:
         "n=2"
     );
 }
+
+#[test]
+fn cached_results_expire_after_their_ttl_and_per_route_keys() {
+    let (auth, _) = authorizer_server(true);
+    let yaml = format!(
+        r#"
+listeners: [{{name: main, address: 127.0.0.1:0}}]
+apis:
+  - name: shop
+    stages: [$default]
+    authorizers:
+      short: {{type: request, uri: "http://{a}/", enable_simple_responses: true, identity_source: ["$request.header.X-Token"], result_ttl_seconds: 1}}
+      routed: {{type: request, uri: "http://{a}/", enable_simple_responses: true, identity_source: ["$request.header.X-Token"], cache_by_route: true}}
+    routes:
+      - {{route: GET /s, authorizer: short, integration: {{type: mock, body: s}}}}
+      - {{route: GET /r1, authorizer: routed, integration: {{type: mock, body: r1}}}}
+      - {{route: GET /r2, authorizer: routed, integration: {{type: mock, body: r2}}}}
+"#,
+        a = auth.addr
+    );
+    let gw = Gateway::start_with(&yaml, &["--workers", "1"]);
+    for _ in 0..3 {
+        assert_eq!(
+            request(&gw, "GET", "/s", &[("X-Token", "allow")]).status,
+            200
+        );
+    }
+    assert_eq!(calls(&auth), 1);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        request(&gw, "GET", "/s", &[("X-Token", "allow")]).status,
+        200
+    );
+    assert_eq!(calls(&auth), 2, "the TTL passed: called again");
+
+    // cache_by_route: one call per identity and route.
+    for path in ["/r1", "/r2", "/r1", "/r2"] {
+        assert_eq!(
+            request(&gw, "GET", path, &[("X-Token", "allow")]).status,
+            200
+        );
+    }
+    assert_eq!(calls(&auth), 4);
+}
