@@ -170,12 +170,15 @@ apis:
 fn jwt_rsa_and_ec_tokens_are_accepted_and_claims_reach_the_function() {
     let rsa = Key::generate(Algorithm::RS256, "rsa-1");
     let ec = Key::generate(Algorithm::ES256, "ec-1");
-    let doc = Arc::new(Mutex::new(jwks(&[&rsa, &ec])));
+    let pss = Key::generate(Algorithm::PS256, "ps-1");
+    let ec384 = Key::generate(Algorithm::ES384, "ec-2");
+    let rs512 = Key::generate(Algorithm::RS512, "rsa-2");
+    let doc = Arc::new(Mutex::new(jwks(&[&rsa, &ec, &pss, &ec384, &rs512])));
     let js = jwks_server(doc);
     let fs = function_server();
     let gw = jwt_gateway(js.addr, &fs, &["--workers", "2"]);
 
-    for key in [&rsa, &ec] {
+    for key in [&rsa, &ec, &pss, &ec384, &rs512] {
         let t = key.sign(&claims(json!({})));
         let r = request(
             &gw,
