@@ -476,7 +476,8 @@ async fn call(
             for (i, (a, b)) in ranges.iter().take(n).enumerate() {
                 values[i] = &key[*a..*b];
             }
-            lambda_authorizer::make_request_event(ur, 0, v2, &arn, &values[..n]);
+            let http_api = req.protocol == Protocol::Http;
+            lambda_authorizer::make_request_event(ur, 0, v2, http_api, &arn, &values[..n]);
         }
     }
     // The request: head into `uw`, then the event.
