@@ -1131,3 +1131,42 @@ apis:
     }
     assert_eq!(calls(&auth), 4);
 }
+
+#[test]
+fn a_reload_loads_the_jwks_of_the_new_configuration() {
+    let a = Key::generate(Algorithm::RS256, "a");
+    let b = Key::generate(Algorithm::ES256, "b");
+    let (file_a, file_b) = (temp_path("json"), temp_path("json"));
+    std::fs::write(&file_a, jwks(&[&a])).unwrap();
+    std::fs::write(&file_b, jwks(&[&b])).unwrap();
+    let yaml = |file: &std::path::Path| {
+        format!(
+            r#"
+listeners: [{{name: main, address: 127.0.0.1:0}}]
+apis:
+  - name: shop
+    stages: [$default]
+    authorizers:
+      users: {{type: jwt, issuer: "{ISSUER}", audience: [my-api], jwks_file: "{}"}}
+    routes:
+      - {{route: GET /me, authorizer: users, integration: {{type: mock, body: me}}}}
+"#,
+            file.display()
+        )
+    };
+    let gw = Gateway::start(&yaml(&file_a));
+    let (ta, tb) = (a.sign(&claims(json!({}))), b.sign(&claims(json!({}))));
+    let status = |t: &str| request(&gw, "GET", "/me", &[("Authorization", &bearer(t))]).status;
+    assert_eq!(status(&ta), 200);
+    assert_eq!(status(&tb), 401);
+    std::fs::write(&gw.config, yaml(&file_b)).unwrap();
+    gw.signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&tb) != 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(status(&tb), 200, "{}", gw.stderr());
+    assert_eq!(status(&ta), 401, "the old key set is gone");
+    let _ = std::fs::remove_file(&file_a);
+    let _ = std::fs::remove_file(&file_b);
+}
