@@ -836,11 +836,14 @@ apis:
 fn function_authorizer_over_the_invoke_api_with_payload_1_and_access_log() {
     // A Lambda Invoke API stand-in for the authorizer function: REQUEST 1.0
     // events; `unauth` raises "Unauthorized", `crash` fails otherwise.
-    let events = Arc::new(Mutex::new(Vec::<(String, Value)>::new()));
+    let events = Arc::new(Mutex::new(Vec::<(String, Value, String)>::new()));
     let seen = events.clone();
     let fnsrv = Backend::start(move |r| {
         let ev: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-        seen.lock().unwrap().push((r.target.clone(), ev.clone()));
+        let auth = r.header("authorization").unwrap_or("").to_owned();
+        seen.lock()
+            .unwrap()
+            .push((r.target.clone(), ev.clone(), auth));
         let token = ev["headers"]["X-Token"].as_str().unwrap_or("").to_owned();
         let (error, body) = match token.as_str() {
             "unauth" => (
@@ -889,6 +892,8 @@ apis:
         type: request
         uri: http://{f}
         function: "gate-fn"
+        credentials: {{access_key_id: AKIDEXAMPLE, secret_access_key: wJalrXUtnFEMI}}
+        region: eu-west-1
         identity_source: [method.request.header.X-Token]
     routes:
       - {{route: "GET /pets/{{id}}", authorizer: gate, integration: {{type: mock, body: pet}}}}
@@ -900,8 +905,13 @@ apis:
 
     let r = request(&gw, "GET", "/v1/pets/7?x=1", &[("X-Token", "alice")]);
     assert_eq!(r.status, 200, "{}", r.text());
-    let (target, ev) = events.lock().unwrap()[0].clone();
+    let (target, ev, auth) = events.lock().unwrap()[0].clone();
     assert_eq!(target, "/2015-03-31/functions/gate-fn/invocations");
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+            && auth.contains("/eu-west-1/lambda/aws4_request"),
+        "signed like the lambda integration: {auth}"
+    );
     assert_eq!(ev["type"], "REQUEST");
     assert_eq!(
         ev["methodArn"],

@@ -44,6 +44,9 @@ pub(crate) struct RawAuthorizer {
     /// "authorizer caching per route").
     pub cache_by_route: Option<S<bool>>,
     pub timeout_ms: Option<S<u64>>,
+    /// With `function`: sign Invoke requests (as a lambda integration's).
+    pub credentials: Option<S<super::model::RawCredentials>>,
+    pub region: Option<S<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -138,6 +141,8 @@ pub struct LambdaAuthorizer {
     pub cache_by_route: bool,
     /// Default 10 s (API Gateway's); beyond → 500.
     pub timeout: Duration,
+    /// A function's Invoke requests are SigV4-signed (service `lambda`).
+    pub signing: Option<super::LambdaSigning>,
 }
 
 /// Where an identity value is read.
@@ -402,6 +407,11 @@ fn resolve_authorizer(
                 raw.cache_by_route.as_ref().map(|s| &s.referenced),
             ),
             ("timeout_ms", raw.timeout_ms.as_ref().map(|s| &s.referenced)),
+            (
+                "credentials",
+                raw.credentials.as_ref().map(|s| &s.referenced),
+            ),
+            ("region", raw.region.as_ref().map(|s| &s.referenced)),
         ] {
             refuse(at, f, errors);
         }
@@ -591,6 +601,24 @@ fn resolve_authorizer(
             })
             .collect::<Option<String>>()
     };
+    if raw.function.is_none() {
+        for (f, at) in [
+            (
+                "credentials",
+                raw.credentials.as_ref().map(|s| &s.referenced),
+            ),
+            ("region", raw.region.as_ref().map(|s| &s.referenced)),
+        ] {
+            if let Some(at) = at {
+                errors.at(
+                    at,
+                    format!("`{f}` signs Invoke requests: it needs `function`"),
+                );
+            }
+        }
+    }
+    let signing =
+        super::lambda::resolve_signing(raw.credentials.as_ref(), raw.region.as_ref(), errors);
     let (path, function) = match &raw.function {
         Some(f) => {
             if template.is_some() {
@@ -632,6 +660,7 @@ fn resolve_authorizer(
             ttl: Duration::from_secs(ttl),
             cache_by_route: raw.cache_by_route.as_ref().is_some_and(|c| c.value),
             timeout: Duration::from_millis(timeout),
+            signing,
         }),
     })
 }

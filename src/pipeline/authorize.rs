@@ -39,7 +39,7 @@ use crate::config::{
     Authorizer, AuthorizerKind, IdentitySource, JwtAuthorizer, LambdaAuthorizer, PayloadFormat,
     Protocol, Route,
 };
-use crate::integration::lambda::{ACCOUNT_ID, event, read_answer};
+use crate::integration::lambda::{ACCOUNT_ID, event, invoke_head, read_answer};
 use crate::pipeline::gateway_response::GatewayResponse;
 use crate::pipeline::{Exchange, Request};
 use crate::proto::http1::{Framing, Method};
@@ -480,16 +480,28 @@ async fn call(
             lambda_authorizer::make_request_event(ur, 0, v2, http_api, &arn, &values[..n]);
         }
     }
-    // The request: head into `uw`, then the event.
+    // The request: head into `uw` (signed for a function with
+    // credentials, as the lambda integration signs), then the event.
     let uw = &mut bufs.uw;
     uw.clear();
-    uw.extend_from_slice(b"POST ");
-    uw.extend_from_slice(cfg.path.as_bytes());
-    uw.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-    uw.extend_from_slice(cfg.host_header.as_bytes());
-    uw.extend_from_slice(b"\r\nContent-Type: application/json\r\n");
-    crate::pipeline::response::content_length(uw, bufs.ur.len() as u64);
-    uw.extend_from_slice(b"\r\n");
+    let now_secs = core.wall.unix_ms(started) / 1000;
+    if invoke_head(
+        uw,
+        &cfg.path,
+        &cfg.host_header,
+        cfg.signing.as_ref(),
+        &bufs.ur,
+        now_secs,
+    )
+    .is_err()
+    {
+        bufs.ur.clear();
+        uw.clear();
+        return Err(Denied::new(
+            GatewayResponse::AuthorizerConfigurationError,
+            "no credentials to sign the authorizer's Invoke request",
+        ));
+    }
     uw.extend_from_slice(&bufs.ur);
     bufs.ur.clear();
 

@@ -518,7 +518,7 @@ apis:
     cors: {allow_origins: ["https://x.example"], allow_methods: [GET], expose_headers: [x-n], max_age: 60, allow_credentials: true}
     authorizers:
       users: {type: jwt, issuer: "https://i", audience: [x], jwks_uri: "http://127.0.0.1:9000/jwks"}
-      gate: {type: request, uri: "http://127.0.0.1:9002", function: gate, identity_source: ["$request.header.X-Token", "$context.stage"], result_ttl_seconds: 60, cache_by_route: true}
+      gate: {type: request, uri: "http://127.0.0.1:9002", function: gate, credentials: env, region: us-west-2, identity_source: ["$request.header.X-Token", "$context.stage"], result_ttl_seconds: 60, cache_by_route: true}
       tok: {type: token, uri: "http://127.0.0.1:9002/t", timeout_ms: 2000}
     routes:
       - {route: GET /me, authorizer: users, authorization_scopes: [read], integration: {type: mock}}
@@ -537,7 +537,7 @@ domains:
 const PINNED: (u32, &str, &str) = (
     3,
     "10319fb211fafcf769d101935bc220cc",
-    "0047107611ccb0581cef9818ea68e6f3",
+    "7c2bf269eedd7312ade45b382ec15f94",
 );
 
 #[test]
