@@ -405,17 +405,26 @@ apis:
   - name: shop
     stages: [$default]
     authorizers:
-      users: {{type: jwt, issuer: "{ISSUER}", audience: [my-api], jwks_file: "{}"}}
+      users: {{type: jwt, issuer: "{ISSUER}", audience: [my-api], jwks_file: "{p}"}}
+      query: {{type: jwt, identity_source: ["$request.querystring.access_token"], issuer: "{ISSUER}", audience: [my-api], jwks_file: "{p}"}}
     routes:
       - {{route: GET /me, authorizer: users, integration: {{type: mock, body: me}}}}
+      - {{route: GET /q, authorizer: query, integration: {{type: mock, body: q}}}}
 "#,
-        path.display()
+        p = path.display()
     );
     let gw = Gateway::start(&yaml);
     let t = rsa.sign(&claims(json!({})));
     let r = request(&gw, "GET", "/me", &[("Authorization", &bearer(&t))]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.text(), "me");
+    // Another identity source: the token in the query string.
+    let r = request(&gw, "GET", &format!("/q?access_token={t}"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        request(&gw, "GET", "/q", &[("Authorization", &bearer(&t))]).status,
+        401
+    );
     let _ = std::fs::remove_file(&path);
 }
 

@@ -96,7 +96,7 @@ pub async fn authorize(
     };
     let authorizer = &api.authorizers[ai];
     match &authorizer.kind {
-        AuthorizerKind::Jwt(j) => authorize_jwt(core, ex, bufs, m, ai, authorizer, j, route),
+        AuthorizerKind::Jwt(j) => authorize_jwt(core, ex, bufs, req, m, ai, authorizer, j, route),
         AuthorizerKind::Lambda(l) => {
             authorize_lambda(core, ex, stream, bufs, req, m, ai, authorizer, l, route).await
         }
@@ -205,6 +205,7 @@ fn authorize_jwt(
     core: &Core,
     ex: &Exchange,
     bufs: &Bufs,
+    req: &Request<'_>,
     m: Matched,
     ai: usize,
     authorizer: &Authorizer,
@@ -212,11 +213,16 @@ fn authorize_jwt(
     route: &Route,
 ) -> Authorized {
     let auth = &ex.active.auth;
-    let rd = &bufs.rd[..];
-    let token = match &authorizer.identity_sources[0] {
-        IdentitySource::Header(name) => bufs.head.header(rd, name.as_bytes()),
-        _ => None,
-    }
+    let mut ip = [0u8; 48];
+    let token = source_value(
+        &authorizer.identity_sources[0],
+        ex,
+        bufs,
+        req,
+        m,
+        route,
+        &mut ip,
+    )
     .map(bearer)
     .filter(|t| !t.is_empty());
     let Some(token) = token else {
