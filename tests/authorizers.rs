@@ -636,6 +636,7 @@ apis:
         type: token
         uri: http://{a}/token
         identity_source: [method.request.header.X-Token]
+        identity_validation_expression: "[a-z]+(-[a-z]+)?"
     routes:
       - route: GET /pets
         authorizer: tok
@@ -694,11 +695,15 @@ apis:
     let r = request(&gw, "GET", "/v1/pets", &[("X-Token", "nope")]);
     assert_eq!(r.status, 403);
     assert!(r.text().contains("explicit deny"));
-    // No token: 401 without a call.
+    // No token, or one the validation expression refuses: 401 without a call.
     let before = calls(&auth);
     let r = request(&gw, "GET", "/v1/pets", &[]);
     assert_eq!(r.status, 401);
     assert_eq!(r.text(), r#"{"message":"Unauthorized"}"#);
+    for bad in ["allow-me-too", "Allow", "allow-me!"] {
+        let r = request(&gw, "GET", "/v1/pets", &[("X-Token", bad)]);
+        assert_eq!(r.status, 401, "{bad}");
+    }
     assert_eq!(calls(&auth), before);
 }
 

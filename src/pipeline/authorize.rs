@@ -326,6 +326,15 @@ async fn authorize_lambda(
                     "an identity source is missing",
                 ));
             };
+            if cfg.token
+                && let Some(Some(re)) = auth.validations.get(m.api).and_then(|a| a.get(ai))
+                && !std::str::from_utf8(v).is_ok_and(|t| re.is_match(t))
+            {
+                return Err(Denied::new(
+                    GatewayResponse::Unauthorized,
+                    "the token does not match the identity validation expression",
+                ));
+            }
             key.extend_from_slice(&(v.len() as u32).to_le_bytes());
             let start = key.len();
             key.extend_from_slice(v);

@@ -103,10 +103,10 @@ impl Active {
             observer: Observer::build(gw, logs),
             limiting: crate::limit::CoreLimits::none(),
             caches: crate::cache::stage::StageCaches::build(gw, previous.map(|p| &p.caches)),
-            auth: crate::auth::CoreAuth {
-                jwks: previous.map(|p| p.auth.jwks.clone()).unwrap_or_default(),
-                ..Default::default()
-            },
+            auth: crate::auth::CoreAuth::build(
+                gw,
+                previous.map(|p| p.auth.jwks.clone()).unwrap_or_default(),
+            ),
             deployed,
         }
     }

@@ -519,7 +519,7 @@ apis:
     authorizers:
       users: {type: jwt, issuer: "https://i", audience: [x], jwks_uri: "http://127.0.0.1:9000/jwks"}
       gate: {type: request, uri: "http://127.0.0.1:9002", function: gate, credentials: env, region: us-west-2, identity_source: ["$request.header.X-Token", "$context.stage"], result_ttl_seconds: 60, cache_by_route: true}
-      tok: {type: token, uri: "http://127.0.0.1:9002/t", timeout_ms: 2000}
+      tok: {type: token, uri: "http://127.0.0.1:9002/t", timeout_ms: 2000, identity_validation_expression: "Bearer .+"}
     routes:
       - {route: GET /me, authorizer: users, authorization_scopes: [read], integration: {type: mock}}
       - {route: GET /g, authorizer: gate, integration: {type: mock}}
@@ -537,7 +537,7 @@ domains:
 const PINNED: (u32, &str, &str) = (
     3,
     "10319fb211fafcf769d101935bc220cc",
-    "7c2bf269eedd7312ade45b382ec15f94",
+    "40238ab16e8f8208055cffa04af963f7",
 );
 
 #[test]
