@@ -16,8 +16,11 @@
 //! them; the one exception is a variable standing bare (outside quotes) in
 //! a JSON template, which renders `null` so the line stays valid JSON (API
 //! Gateway's documentation is silent on absent values; this is tollgate's
-//! choice). Variables of features tollgate does not have yet (authorizers,
-//! IAM identities, WAF) are accepted and always absent.
+//! choice). `$context.authorizer.principalId`, `.error`, `.claims.NAME`
+//! (JWT claims; also `.jwt.claims.NAME`) and `.NAME` (a Lambda authorizer's
+//! context property) come from the authorize step. Variables of features
+//! tollgate does not have yet (IAM identities, WAF) are accepted and
+//! always absent.
 //!
 //! Does not: write anything anywhere (see `log_writer`).
 
@@ -162,7 +165,26 @@ const ABSENT_PREFIXES: &[&str] = &[
 #[derive(Clone, Debug)]
 enum Piece {
     Literal(Range<usize>),
-    Var { var: Var, quoted: bool },
+    Var {
+        var: Var,
+        quoted: bool,
+    },
+    /// `authorizer.principalId`, `authorizer.error`, `authorizer.claims.NAME`
+    /// (JWT) or `authorizer.NAME` (a Lambda authorizer's context property,
+    /// also `authorizer.jwt.claims.NAME`); `name` is the range of NAME.
+    Authorizer {
+        field: AuthField,
+        name: Range<usize>,
+        quoted: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AuthField {
+    PrincipalId,
+    Error,
+    /// A claim or context property by name.
+    Value,
 }
 
 /// A compiled access log format.
@@ -261,10 +283,31 @@ impl Format {
                 if lit_start < i {
                     pieces.push(Piece::Literal(lit_start..i));
                 }
-                pieces.push(Piece::Var {
-                    var,
-                    quoted: in_string,
-                });
+                match name.strip_prefix("authorizer.") {
+                    Some(rest) if !rest.is_empty() => {
+                        let (field, sub) = match rest {
+                            "principalId" => (AuthField::PrincipalId, ""),
+                            "error" => (AuthField::Error, ""),
+                            _ => (
+                                AuthField::Value,
+                                rest.strip_prefix("jwt.claims.")
+                                    .or_else(|| rest.strip_prefix("claims."))
+                                    .unwrap_or(rest),
+                            ),
+                        };
+                        let name_end = end;
+                        let name_start = name_end - sub.len();
+                        pieces.push(Piece::Authorizer {
+                            field,
+                            name: name_start..name_end,
+                            quoted: in_string,
+                        });
+                    }
+                    _ => pieces.push(Piece::Var {
+                        var,
+                        quoted: in_string,
+                    }),
+                }
                 i = end;
                 lit_start = end;
                 continue;
@@ -319,9 +362,38 @@ impl Format {
                     out.extend_from_slice(&self.text.as_bytes()[range.clone()])
                 }
                 Piece::Var { var, quoted } => self.value(out, *var, *quoted, r),
+                Piece::Authorizer {
+                    field,
+                    name,
+                    quoted,
+                } => self.authorizer(out, *field, &self.text[name.clone()], *quoted, r),
             }
         }
         out.push(b'\n');
+    }
+
+    fn authorizer(
+        &self,
+        out: &mut Vec<u8>,
+        field: AuthField,
+        name: &str,
+        quoted: bool,
+        r: &Record<'_>,
+    ) {
+        let value: Option<&str> = match field {
+            AuthField::Error => r.authorizer_error,
+            AuthField::PrincipalId => r.authorizer.and_then(|a| a.principal_id.as_deref()),
+            AuthField::Value => r.authorizer.and_then(|a| a.value(name)).map(|json| {
+                // JSON strings show their text; numbers and the rest as written.
+                json.strip_prefix('"')
+                    .and_then(|j| j.strip_suffix('"'))
+                    .unwrap_or(json)
+            }),
+        };
+        match value {
+            Some(v) => escape(out, self.form, v.as_bytes()),
+            None => absent(out, self.form, quoted),
+        }
     }
 
     fn value(&self, out: &mut Vec<u8>, var: Var, quoted: bool, r: &Record<'_>) {
@@ -423,6 +495,10 @@ pub struct Record<'a> {
     pub deployment: Option<&'a str>,
     pub domain_name: Option<&'a [u8]>,
     pub trace: Option<&'a TraceContext>,
+    /// Who the route's authorizer said the caller is.
+    pub authorizer: Option<&'a crate::auth::Identity>,
+    /// Why the authorizer refused.
+    pub authorizer_error: Option<&'a str>,
 }
 
 fn absent(out: &mut Vec<u8>, form: Form, quoted: bool) {

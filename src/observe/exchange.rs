@@ -46,6 +46,8 @@ pub struct Facts {
     /// A rate limit refused the request (the throttling step sets it):
     /// counted in `tollgate_throttled_requests`.
     pub throttled: Cell<bool>,
+    /// Why the authorizer refused (`$context.authorizer.error`).
+    pub authorizer_error: Cell<Option<&'static str>>,
     /// The response cache was consulted: `Some(true)` served from it,
     /// `Some(false)` a miss (CacheHitCount / CacheMissCount).
     pub cache_hit: Cell<Option<bool>>,
@@ -63,6 +65,7 @@ impl Facts {
         self.integration_error.set(None);
         self.error.set(None);
         self.throttled.set(false);
+        self.authorizer_error.set(None);
         self.cache_hit.set(None);
     }
 
@@ -233,6 +236,8 @@ pub struct Finished<'a> {
     /// The captured request parts and the buffer they are in.
     pub capture: Option<(&'a Capture, &'a [u8])>,
     pub wall: &'a WallClock,
+    /// Who the authorizer said the caller is.
+    pub identity: Option<&'a crate::auth::Identity>,
 }
 
 impl Observer {
@@ -422,6 +427,8 @@ impl Observer {
             deployment: f.deployment,
             domain_name: cap.host.clone().map(|r| &scratch[r]),
             trace: f.trace,
+            authorizer: f.identity,
+            authorizer_error: facts.authorizer_error.get(),
         };
         log.out.line(|buf| log.format.render(buf, &record));
     }
@@ -525,6 +532,7 @@ mod tests {
         let started = Instant::now();
         for stage in [0, 1] {
             obs.finish(&Finished {
+                identity: None,
                 slot: layout.slot(0, stage, 0, Some(0)),
                 stage: Some((0, stage)),
                 deployment: Some("current"),

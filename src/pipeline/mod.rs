@@ -6,7 +6,9 @@
 //! note what the log and the metrics need in `Request::facts`; one call at
 //! the end of the exchange (`Observer::finish`) records both.
 
+pub mod authorize;
 pub mod cache;
+pub mod cors;
 pub mod gateway_response;
 pub mod response;
 
@@ -78,6 +80,21 @@ pub struct Request<'a> {
     pub retry_after: Option<u32>,
     /// The response cache's part (see `cache`).
     pub cache: cache::CacheStep,
+    /// Who the caller is, when the route's authorizer allowed it (see
+    /// `authorize`); reaches the integration and the access log.
+    pub identity: Option<Rc<crate::auth::Identity>>,
+    /// A refusal's `WWW-Authenticate` (JWT authorizers).
+    pub www_authenticate: Option<String>,
+    /// The request's origin is allowed by the API's CORS settings.
+    pub cors: Option<cors::Allowed<'a>>,
+    /// A CORS preflight the gateway answers itself.
+    pub preflight: bool,
+    /// The API has CORS settings: integrations' `Access-Control-*`
+    /// headers are dropped (the settings answer instead).
+    pub replaces_cors: bool,
+    /// The authorizer's policy allows `execute-api:InvalidateCache` on
+    /// this method (a `Cache-Control: max-age=0` may refresh the entry).
+    pub may_invalidate_cache: std::cell::Cell<bool>,
 }
 
 impl Request<'_> {
@@ -93,6 +110,7 @@ impl Request<'_> {
             extended_id: (self.protocol == Protocol::Rest).then_some(&self.extended_id),
             trace: self.trace.as_ref().filter(|_| self.trace_in_response),
             responses: self.responses,
+            cors: self.cors,
         }
     }
 }
@@ -140,19 +158,23 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         Selected::NotFound(p) => Some(not_found(p)),
         Selected::Forbidden(_) => Some(GatewayResponse::Forbidden),
     };
-    // API key → usage plan quota and throttle → stage or route throttle →
-    // account throttle; a refusal answers instead of the integration.
-    let limited = matched.and_then(|m| admit(ex, m, head, rd));
-    let refusal = limited.map(|l| l.0).or(refusal);
-    let integration = matched
-        .filter(|_| limited.is_none())
-        .map(|m| &gw.apis[m.api].deployments[m.deployment].routes[m.route].integration);
-    let proxied = matches!(integration, Some(Integration::HttpProxy(_)));
+    // CORS (HTTP APIs with `cors`): a preflight is answered before the
+    // route's authorization; allowed origins get their headers everywhere.
+    let cors_cfg = staged.and_then(|(a, _, _)| gw.apis[a].cors.as_ref());
+    let preflight = cors_cfg.is_some() && cors::is_preflight(head.method, head, rd);
+    let cors_allowed = cors_cfg.and_then(|c| cors::allowed(c, head.header(rd, "origin")));
+    let refusal = if preflight { None } else { refusal };
+    let route_proxied = matched.is_some_and(|m| {
+        matches!(
+            gw.apis[m.api].deployments[m.deployment].routes[m.route].integration,
+            Integration::HttpProxy(_)
+        )
+    });
     let observer = &ex.active.observer;
     let log = staged.and_then(|(a, s, _)| observer.stage_log(a, s));
     let logged = log.is_some();
     let logs_trace = log.is_some_and(|l| l.format.shows_trace());
-    let trace = (proxied || logs_trace || protocol == Protocol::Rest).then(|| {
+    let trace = (route_proxied || logs_trace || protocol == Protocol::Rest).then(|| {
         let (tp, amzn) = trace_headers(rd, head);
         TraceContext::from_headers(tp, amzn, &core.ids, core.wall.unix_ms(started) / 1000)
     });
@@ -180,12 +202,42 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
             Protocol::Http => id,
         },
         trace,
-        trace_in_response: protocol == Protocol::Rest && !proxied,
+        trace_in_response: protocol == Protocol::Rest,
         facts: Facts::default(),
-        retry_after: limited.and_then(|l| l.1),
+        retry_after: None,
         cache: cache::CacheStep::default(),
+        identity: None,
+        www_authenticate: None,
+        cors: cors_allowed,
+        preflight,
+        replaces_cors: cors_cfg.is_some(),
+        may_invalidate_cache: std::cell::Cell::new(false),
     };
     core.date.copy_to(&mut req.date);
+    // Authorize (JWT, Lambda-style authorizers; IAM hooks in there too).
+    let mut refusal = refusal;
+    if let (Some(m), None, false) = (matched, refusal, preflight) {
+        match authorize::authorize(core, ex, stream, bufs, &req, m).await {
+            Ok(identity) => req.identity = identity,
+            Err(denied) => {
+                req.facts.authorizer_error.set(Some(denied.error));
+                req.www_authenticate = denied.www_authenticate;
+                refusal = Some(denied.response);
+            }
+        }
+    }
+    // API key → usage plan quota and throttle → stage or route throttle →
+    // account throttle; a refusal answers instead of the integration.
+    let limited = matched
+        .filter(|_| refusal.is_none() && !preflight)
+        .and_then(|m| admit(ex, m, &bufs.head, &bufs.rd, req.identity.as_deref()));
+    req.retry_after = limited.and_then(|l| l.1);
+    let refusal = limited.map(|l| l.0).or(refusal);
+    let integration = matched
+        .filter(|_| refusal.is_none() && !preflight)
+        .map(|m| &gw.apis[m.api].deployments[m.deployment].routes[m.route].integration);
+    let proxied = matches!(integration, Some(Integration::HttpProxy(_)));
+    req.trace_in_response = protocol == Protocol::Rest && !proxied;
     let keep = respond(core, ex, stream, bufs, &req, integration, refusal).await;
     observer.finish(&Finished {
         slot,
@@ -201,6 +253,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         trace: req.trace.as_ref(),
         capture: capture.as_ref().map(|c| (c, &bufs.log[..])),
         wall: &core.wall,
+        identity: req.identity.as_deref(),
     });
     keep
 }
@@ -288,11 +341,29 @@ async fn respond(
             req.facts
                 .responded(mock.status, bufs.wr.len() - body, body as u64);
         }
+        _ if req.preflight => {
+            let wr = &mut bufs.wr;
+            response::status_line(wr, 204, b"No Content");
+            response::common_headers(wr, &req.common(keep));
+            if let Some(a) = &req.cors {
+                cors::write_preflight_headers(wr, a);
+            }
+            wr.extend_from_slice(b"\r\n");
+            req.facts.responded(204, wr.len(), 0);
+        }
         _ => {
             let gr = refusal.unwrap_or(GatewayResponse::ResourceNotFound);
-            match req.retry_after {
-                Some(s) => gr.write_retry_after(&mut bufs.wr, &req.common(keep), head_only, s),
-                None => gr.write(&mut bufs.wr, &req.common(keep), head_only),
+            let c = req.common(keep);
+            match (req.retry_after, &req.www_authenticate) {
+                (Some(s), _) => gr.write_retry_after(&mut bufs.wr, &c, head_only, s),
+                (None, Some(w)) => gr.write_with_header(
+                    &mut bufs.wr,
+                    &c,
+                    head_only,
+                    b"WWW-Authenticate",
+                    w.as_bytes(),
+                ),
+                (None, None) => gr.write(&mut bufs.wr, &c, head_only),
             }
             note_gateway_response(req, gr, bufs.wr.len(), head_only);
         }
@@ -318,11 +389,14 @@ fn note_gateway_response(req: &Request<'_>, gr: GatewayResponse, total: usize, h
 
 /// The limits of a routed request (see `limit::plan`): `None` to go on, or
 /// the gateway response and, for a throttle, its `Retry-After` seconds.
+/// The API key is `X-API-Key`, else the `usageIdentifierKey` the route's
+/// Lambda authorizer returned (API Gateway's AUTHORIZER key source).
 fn admit(
     ex: &Exchange,
     m: Matched,
     head: &RequestHead,
     rd: &[u8],
+    identity: Option<&crate::auth::Identity>,
 ) -> Option<(GatewayResponse, Option<u32>)> {
     let route = &ex.active.gw().apis[m.api].deployments[m.deployment].routes[m.route];
     let api_key = || {
@@ -330,6 +404,11 @@ fn admit(
             .iter()
             .find(|(n, _)| n.get(rd).eq_ignore_ascii_case(b"x-api-key"))
             .map(|(_, v)| v.get(rd))
+            .or_else(|| {
+                identity
+                    .and_then(|i| i.usage_identifier_key.as_deref())
+                    .map(str::as_bytes)
+            })
     };
     let limiting = &ex.active.limiting;
     match limiting.check(&m, route.api_key_required, api_key, crate::limit::now_ns) {

@@ -28,6 +28,8 @@ pub struct Common<'a> {
     /// The API's gateway response overrides (empty before a request
     /// reaches an API).
     pub responses: &'a [GatewayResponseOverride],
+    /// The request came from an origin the API's CORS settings allow.
+    pub cors: Option<crate::pipeline::cors::Allowed<'a>>,
 }
 
 /// Reason phrase for a status code (RFC 9110 §15).
@@ -111,6 +113,9 @@ pub fn common_headers(out: &mut Vec<u8>, c: &Common<'_>) {
     }
     if let Some(d) = c.deployment {
         header(out, b"x-tollgate-deployment", d.as_bytes());
+    }
+    if let Some(a) = &c.cors {
+        crate::pipeline::cors::write_response_headers(out, a);
     }
     if !c.keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");

@@ -133,7 +133,7 @@ fn newer_format_is_refused() {
     assert_eq!(e, SnapshotError::NewerVersion { version: 7 });
     assert_eq!(
         e.to_string(),
-        "snapshot format version 7 is newer than this tollgate understands (2)"
+        "snapshot format version 7 is newer than this tollgate understands (3)"
     );
     bytes[8..12].copy_from_slice(&0u32.to_le_bytes());
     assert_eq!(refused(&bytes), SnapshotError::OlderVersion { version: 0 });
@@ -513,6 +513,17 @@ apis:
         routes:
           - route: GET /pets
             integration: {type: mock, body: next}
+  - name: auth
+    stages: [a]
+    cors: {allow_origins: ["https://x.example"], allow_methods: [GET], expose_headers: [x-n], max_age: 60, allow_credentials: true}
+    authorizers:
+      users: {type: jwt, issuer: "https://i", audience: [x], jwks_uri: "http://127.0.0.1:9000/jwks"}
+      gate: {type: request, uri: "http://127.0.0.1:9002", function: gate, credentials: env, region: us-west-2, identity_source: ["$request.header.X-Token", "$context.stage"], result_ttl_seconds: 60, cache_by_route: true}
+      tok: {type: token, uri: "http://127.0.0.1:9002/t", timeout_ms: 2000, identity_validation_expression: "Bearer .+"}
+    routes:
+      - {route: GET /me, authorizer: users, authorization_scopes: [read], integration: {type: mock}}
+      - {route: GET /g, authorizer: gate, integration: {type: mock}}
+      - {route: GET /t, authorizer: tok, integration: {type: mock}}
 domains:
   - name: "*.example.com"
     mappings: {"": shop/prod, v2: shop/prod}
@@ -524,9 +535,9 @@ domains:
 /// read as they were written: bump `FORMAT_VERSION` (so they are refused
 /// with a sentence instead of being misread) and pin the new ids here.
 const PINNED: (u32, &str, &str) = (
-    2,
-    "025615a16c91388fff60567e8e601b2a",
-    "36f1cda6ccaf8437c595c421c2fadcb0",
+    3,
+    "10319fb211fafcf769d101935bc220cc",
+    "40238ab16e8f8208055cffa04af963f7",
 );
 
 #[test]

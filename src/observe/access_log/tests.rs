@@ -71,6 +71,8 @@ fn record(t: &TraceContext) -> Record<'_> {
         deployment: Some("next"),
         domain_name: Some(b"api.example.com"),
         trace: Some(t),
+        authorizer: None,
+        authorizer_error: None,
     }
 }
 
@@ -367,4 +369,37 @@ fn rendering_reuses_the_callers_buffer() {
         f.render(&mut out, &r);
     }
     assert_eq!(out.capacity(), cap);
+}
+
+#[test]
+fn authorizer_variables_come_from_the_identity() {
+    let t = trace();
+    let id = crate::auth::Identity {
+        kind: crate::auth::IdentityKind::Jwt,
+        principal_id: Some("user-1".into()),
+        claims: vec![
+            ("email".into(), "\"a@example.com\"".into()),
+            ("n".into(), "7".into()),
+            ("cognito:groups".into(), "\"admins\"".into()),
+        ],
+        ..Default::default()
+    };
+    let mut r = record(&t);
+    r.authorizer = Some(&id);
+    let spec = r#"{"id":"$context.requestId","p":"$context.authorizer.principalId","e":"$context.authorizer.claims.email","j":"$context.authorizer.jwt.claims.email","n":$context.authorizer.claims.n,"g":"$context.authorizer.claims.cognito:groups","x":"$context.authorizer.claims.none","err":"$context.authorizer.error"}"#;
+    let line = render(spec, &r);
+    let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+    assert_eq!(v["p"], "user-1");
+    assert_eq!(v["e"], "a@example.com");
+    assert_eq!(v["j"], "a@example.com");
+    assert_eq!(v["n"], 7);
+    assert_eq!(v["g"], "admins");
+    assert_eq!(v["x"], "-");
+    assert_eq!(v["err"], "-");
+    r.authorizer = None;
+    r.authorizer_error = Some("the token has expired");
+    let v: serde_json::Value = serde_json::from_str(render(spec, &r).trim_end()).unwrap();
+    assert_eq!(v["err"], "the token has expired");
+    assert_eq!(v["p"], "-");
+    assert_eq!(v["n"], serde_json::Value::Null);
 }
