@@ -269,6 +269,7 @@ pub use caching::{CacheKeyParameter, CacheSettings, RouteCache, UnauthorizedCach
 pub(crate) mod caching;
 mod domains;
 mod gateway_responses;
+pub(crate) mod iam;
 mod lambda;
 pub(crate) mod limits;
 mod model;
@@ -284,6 +285,7 @@ mod vars;
 #[cfg(test)]
 pub(crate) use gateway_responses::parse_template as parse_response_template;
 pub use gateway_responses::{GatewayResponseOverride, ResponseType, TemplatePiece};
+pub use iam::{AccessKey, Authorization, Iam, IamSecret};
 use resolve::Errors;
 use serde_saphyr::MessageFormatter;
 
@@ -321,6 +323,8 @@ pub struct Gateway {
     /// API keys, by the SHA-256 of their values (never the values).
     pub api_keys: Vec<ApiKey>,
     pub usage_plans: Vec<UsagePlan>,
+    /// IAM authorization's access keys (`None`: no `iam` section).
+    pub iam: Option<Iam>,
     /// Where quota counts and runtime API keys are kept.
     pub quota_state: QuotaState,
 }
@@ -533,6 +537,8 @@ pub struct Route {
     pub api_key_required: bool,
     /// Response cache settings (they apply when the stage has a cache).
     pub cache: RouteCache,
+    /// `aws_iam`: a SigV4 signature by one of `Gateway::iam`'s keys.
+    pub authorization: Authorization,
 }
 
 /// A token bucket: refilled at `rate` requests per second up to `burst`.

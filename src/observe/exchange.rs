@@ -231,6 +231,8 @@ pub struct Finished<'a> {
     /// The captured request parts and the buffer they are in.
     pub capture: Option<(&'a Capture, &'a [u8])>,
     pub wall: &'a WallClock,
+    /// The IAM caller, on routes with `aws_iam`.
+    pub caller: Option<crate::observe::access_log::Caller<'a>>,
 }
 
 impl Observer {
@@ -419,6 +421,7 @@ impl Observer {
             stage: Some(&*labels.stage),
             domain_name: cap.host.clone().map(|r| &scratch[r]),
             trace: f.trace,
+            caller: f.caller,
         };
         log.out.line(|buf| log.format.render(buf, &record));
     }
@@ -534,6 +537,7 @@ mod tests {
                 trace: None,
                 capture: Some((&cap, &scratch)),
                 wall: &wall,
+                caller: None,
             });
         }
         obs.flush_logs();

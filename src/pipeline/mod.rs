@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod gateway_response;
+pub mod iam;
 pub mod response;
 
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use std::time::Instant;
 
 use monoio::net::TcpStream;
 
-use crate::config::{GatewayResponseOverride, Integration, Protocol};
+use crate::config::{Authorization, GatewayResponseOverride, Integration, Protocol};
 use crate::integration;
 use crate::limit::Refusal;
 use crate::observe::clock::DATE_LEN;
@@ -29,7 +30,7 @@ use crate::server::body::{BodyError, BodyReader};
 use crate::server::bufpool::Bufs;
 use crate::server::core::{Active, Core};
 use crate::server::io;
-use gateway_response::GatewayResponse;
+use gateway_response::{Detail, GatewayResponse};
 use response::Common;
 
 /// Connection facts an exchange needs, and the configuration it runs on.
@@ -78,6 +79,11 @@ pub struct Request<'a> {
     pub retry_after: Option<u32>,
     /// The response cache's part (see `cache`).
     pub cache: cache::CacheStep,
+    /// A refusal's own words (IAM authorization's; REST APIs), in place of
+    /// its gateway response's default message.
+    pub detail: Option<Box<Detail>>,
+    /// The IAM caller: index into `Gateway::iam.access_keys`.
+    pub caller: Option<usize>,
 }
 
 impl Request<'_> {
@@ -140,12 +146,53 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         Selected::NotFound(p) => Some(not_found(p)),
         Selected::Forbidden(_) => Some(GatewayResponse::Forbidden),
     };
+    // Authorization (IAM: routes with `aws_iam`; may read the body).
+    let (caller, continued, authz_refusal) = match matched {
+        Some(m)
+            if gw.apis[m.api].deployments[m.deployment].routes[m.route].authorization
+                == Authorization::AwsIam =>
+        {
+            let now = core.wall.unix_ms(started) / 1000;
+            let limits = &ex.active.limits;
+            match iam::authorize(
+                &ex.active.iam,
+                gw,
+                m,
+                stream,
+                &bufs.head,
+                &mut bufs.rd,
+                limits.max_body_bytes,
+                limits.header_read_timeout,
+                now,
+            )
+            .await
+            {
+                Ok(c) => (Some(c.key), c.continued, None),
+                Err(iam::Refused::Answer(gr, detail)) => (None, false, Some((gr, detail))),
+                // Answered when the body is read again to be dropped.
+                Err(iam::Refused::Body(BodyError::TooLarge)) => {
+                    (None, false, Some((GatewayResponse::RequestTooLarge, None)))
+                }
+                Err(iam::Refused::Body(_)) => {
+                    (None, false, Some((GatewayResponse::BadRequest, None)))
+                }
+            }
+        }
+        _ => (None, false, None),
+    };
+    let (head, rd) = (&bufs.head, &bufs.rd);
+    let (authz_refusal, detail) = match authz_refusal {
+        Some((gr, d)) => (Some(gr), d),
+        None => (None, None),
+    };
     // API key → usage plan quota and throttle → stage or route throttle →
     // account throttle; a refusal answers instead of the integration.
-    let limited = matched.and_then(|m| admit(ex, m, head, rd));
-    let refusal = limited.map(|l| l.0).or(refusal);
+    let limited = matched
+        .filter(|_| authz_refusal.is_none())
+        .and_then(|m| admit(ex, m, head, rd));
+    let refusal = authz_refusal.or(limited.map(|l| l.0)).or(refusal);
     let integration = matched
-        .filter(|_| limited.is_none())
+        .filter(|_| limited.is_none() && authz_refusal.is_none())
         .map(|m| &gw.apis[m.api].deployments[m.deployment].routes[m.route].integration);
     let proxied = matches!(integration, Some(Integration::HttpProxy(_)));
     let observer = &ex.active.observer;
@@ -166,7 +213,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         http10: head.version == Version::Http10,
         keep_alive: head.keep_alive && !core.draining.is_fired(),
         framing: head.framing,
-        expect_continue: head.expect_continue && head.version == Version::Http11,
+        expect_continue: head.expect_continue && head.version == Version::Http11 && !continued,
         head_len: head.head_len,
         protocol,
         id,
@@ -184,6 +231,8 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         facts: Facts::default(),
         retry_after: limited.and_then(|l| l.1),
         cache: cache::CacheStep::default(),
+        detail,
+        caller,
     };
     core.date.copy_to(&mut req.date);
     let keep = respond(core, ex, stream, bufs, &req, integration, refusal).await;
@@ -200,6 +249,15 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         trace: req.trace.as_ref(),
         capture: capture.as_ref().map(|c| (c, &bufs.log[..])),
         wall: &core.wall,
+        caller: req.caller.and_then(|k| {
+            let iam = gw.iam.as_ref()?;
+            let key = iam.access_keys.get(k)?;
+            Some(crate::observe::access_log::Caller {
+                user_arn: &key.principal,
+                access_key: &key.id,
+                account_id: &iam.account_id,
+            })
+        }),
     });
     keep
 }
@@ -289,11 +347,22 @@ async fn respond(
         }
         _ => {
             let gr = refusal.unwrap_or(GatewayResponse::ResourceNotFound);
-            match req.retry_after {
-                Some(s) => gr.write_retry_after(&mut bufs.wr, &req.common(keep), head_only, s),
-                None => gr.write(&mut bufs.wr, &req.common(keep), head_only),
+            if let Some(d) = &req.detail {
+                let start = bufs.wr.len();
+                let (status, body) = gr.write_detail(&mut bufs.wr, &req.common(keep), head_only, d);
+                let body = if head_only { 0 } else { body };
+                let total = bufs.wr.len() - start;
+                req.facts.responded(status, total - body, body as u64);
+                req.facts
+                    .error
+                    .set(Some((gr.parts(req.protocol).1, gr.response_type())));
+            } else {
+                match req.retry_after {
+                    Some(s) => gr.write_retry_after(&mut bufs.wr, &req.common(keep), head_only, s),
+                    None => gr.write(&mut bufs.wr, &req.common(keep), head_only),
+                }
+                note_gateway_response(req, gr, bufs.wr.len(), head_only);
             }
-            note_gateway_response(req, gr, bufs.wr.len(), head_only);
         }
     }
     io::write_all(stream, &mut bufs.wr, ex.active.limits.keepalive_timeout)

@@ -55,6 +55,8 @@ pub struct Active {
     /// The stages' response caches on this worker; those whose settings a
     /// reload keeps are handed over from `previous` (see `cache::stage`).
     pub caches: crate::cache::stage::StageCaches,
+    /// IAM authorization's access keys on this worker.
+    pub iam: crate::pipeline::iam::IamKeys,
 }
 
 impl Active {
@@ -99,6 +101,7 @@ impl Active {
             observer: Observer::build(gw, logs),
             limiting: crate::limit::CoreLimits::none(),
             caches: crate::cache::stage::StageCaches::build(gw, previous.map(|p| &p.caches)),
+            iam: crate::pipeline::iam::IamKeys::build(gw),
             deployed,
         }
     }

@@ -80,6 +80,17 @@ pub enum Authorizer<'a> {
     },
 }
 
+/// The IAM caller of a route with `aws_iam` (1.0: `requestContext.identity`;
+/// 2.0: `requestContext.authorizer.iam`).
+#[derive(Clone, Copy, Debug)]
+pub struct Identity<'a> {
+    pub access_key: &'a str,
+    pub account_id: &'a str,
+    /// The principal's ARN (also `caller` / `user` / `callerId` / `userId`:
+    /// tollgate's principals have no separate ids).
+    pub user_arn: &'a str,
+}
+
 /// The request as it arrived.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
@@ -124,6 +135,8 @@ pub struct Context<'a> {
     pub time_ms: u64,
     pub binary_media_types: &'a [String],
     pub authorizer: Authorizer<'a>,
+    /// The IAM caller, on routes with `aws_iam`.
+    pub identity: Option<Identity<'a>>,
 }
 
 /// Reusable working memory for [`write`] (decoded query text and indexes).
@@ -394,13 +407,25 @@ fn write_v1(out: &mut Vec<u8>, req: &Request<'_>, ctx: &Context<'_>, scratch: &m
     c.str(out, "httpMethod", req.method.as_bytes());
     c.key(out, "identity");
     let mut id = Object::open(out);
-    id.null(out, "accessKey");
-    id.null(out, "accountId");
+    let iam = ctx.identity;
+    match iam {
+        Some(i) => {
+            id.str(out, "accessKey", i.access_key.as_bytes());
+            id.str(out, "accountId", i.account_id.as_bytes());
+        }
+        None => {
+            id.null(out, "accessKey");
+            id.null(out, "accountId");
+        }
+    }
     if ctx.rest {
         id.null(out, "apiKey");
         id.null(out, "apiKeyId");
     }
-    id.null(out, "caller");
+    match iam {
+        Some(i) => id.str(out, "caller", i.user_arn.as_bytes()),
+        None => id.null(out, "caller"),
+    }
     id.null(out, "cognitoAuthenticationProvider");
     id.null(out, "cognitoAuthenticationType");
     id.null(out, "cognitoIdentityId");
@@ -408,12 +433,18 @@ fn write_v1(out: &mut Vec<u8>, req: &Request<'_>, ctx: &Context<'_>, scratch: &m
     id.null(out, "principalOrgId");
     id.key(out, "sourceIp");
     write_ip(out, req.source_ip);
-    id.null(out, "user");
+    match iam {
+        Some(i) => id.str(out, "user", i.user_arn.as_bytes()),
+        None => id.null(out, "user"),
+    }
     match header_value(req, b"user-agent") {
         Some(ua) => id.str(out, "userAgent", ua),
         None => id.null(out, "userAgent"),
     }
-    id.null(out, "userArn");
+    match iam {
+        Some(i) => id.str(out, "userArn", i.user_arn.as_bytes()),
+        None => id.null(out, "userArn"),
+    }
     id.close(out);
     c.key(out, "path");
     scratch.write_decoded_path(out, req.path);
@@ -559,7 +590,23 @@ fn write_v2(out: &mut Vec<u8>, req: &Request<'_>, ctx: &Context<'_>, scratch: &m
     c.str(out, "accountId", ctx.account_id.as_bytes());
     c.str(out, "apiId", ctx.api_id.as_bytes());
     match ctx.authorizer {
-        Authorizer::None => {}
+        Authorizer::None => {
+            if let Some(i) = ctx.identity {
+                c.key(out, "authorizer");
+                let mut a = Object::open(out);
+                a.key(out, "iam");
+                let mut m = Object::open(out);
+                m.str(out, "accessKey", i.access_key.as_bytes());
+                m.str(out, "accountId", i.account_id.as_bytes());
+                m.str(out, "callerId", i.user_arn.as_bytes());
+                m.null(out, "cognitoIdentity");
+                m.null(out, "principalOrgId");
+                m.str(out, "userArn", i.user_arn.as_bytes());
+                m.str(out, "userId", i.user_arn.as_bytes());
+                m.close(out);
+                a.close(out);
+            }
+        }
         Authorizer::Jwt { claims, scopes } => {
             c.key(out, "authorizer");
             out.extend_from_slice(b"{\"jwt\":{\"claims\":");

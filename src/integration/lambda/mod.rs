@@ -159,6 +159,15 @@ pub async fn invoke(
         time_ms: now_ms,
         binary_media_types: &api.binary_media_types,
         authorizer: event::Authorizer::None,
+        identity: req.caller.and_then(|k| {
+            let iam = active.gw().iam.as_ref()?;
+            let key = iam.access_keys.get(k)?;
+            Some(event::Identity {
+                access_key: &key.id,
+                account_id: &iam.account_id,
+                user_arn: &key.principal,
+            })
+        }),
     };
     ur.clear();
     SCRATCH.with_borrow_mut(|s| event::write(ur, &ev_req, &ctx, s));
