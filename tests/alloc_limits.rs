@@ -9,86 +9,11 @@
 //! request hashes the key on the stack, probes the lock-free key table and
 //! spends from `Cell`s.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+mod alloc_support;
 
-struct Counting;
+use std::net::TcpStream;
 
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Send `req`, read one Content-Length response into `buf`; its status.
-fn round_trip(s: &mut TcpStream, req: &[u8], buf: &mut [u8; 8192]) -> u16 {
-    s.write_all(req).unwrap();
-    let mut have = 0;
-    loop {
-        let n = s.read(&mut buf[have..]).unwrap();
-        assert!(n > 0, "gateway closed the connection");
-        have += n;
-        if let Some(end) = find(&buf[..have], b"\r\n\r\n") {
-            let head = &buf[..end];
-            let status = (head[9] - b'0') as u16 * 100
-                + (head[10] - b'0') as u16 * 10
-                + (head[11] - b'0') as u16;
-            let cl_at = find(head, b"Content-Length: ").expect("content-length") + 16;
-            let mut len = 0usize;
-            for &b in &head[cl_at..] {
-                if !b.is_ascii_digit() {
-                    break;
-                }
-                len = len * 10 + (b - b'0') as usize;
-            }
-            while have < end + 4 + len {
-                have += s.read(&mut buf[have..]).unwrap();
-            }
-            return status;
-        }
-    }
-}
-
-/// Allocations per request over 10,000 requests after 2,000 of warm-up,
-/// all answered with `status`.
-fn per_request(addr: SocketAddr, req: &[u8], status: u16) -> f64 {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_nodelay(true).unwrap();
-    let mut buf = [0u8; 8192];
-    for _ in 0..2_000 {
-        assert_eq!(round_trip(&mut s, req, &mut buf), status);
-    }
-    const N: u64 = 10_000;
-    let before = ALLOCS.load(Ordering::SeqCst);
-    for _ in 0..N {
-        assert_eq!(round_trip(&mut s, req, &mut buf), status);
-    }
-    let after = ALLOCS.load(Ordering::SeqCst);
-    (after - before) as f64 / N as f64
-}
+use alloc_support::{per_request, round_trip, start};
 
 #[test]
 fn limits_allocate_nothing_per_request() {
@@ -127,23 +52,7 @@ apis:
 "#,
         state.display()
     );
-    let gw = tollgate::config::load_str("alloc_limits.yaml", &yaml).expect("config");
-    let running = tollgate::server::start(
-        tollgate::server::Deployed {
-            gateway: gw,
-            id: "alloc".into(),
-            origin: "alloc_limits.yaml".into(),
-            loaded_at: std::time::SystemTime::now(),
-        },
-        &tollgate::server::Options {
-            workers: Some(1),
-            driver: tollgate::server::Driver::Auto,
-            admin: None,
-            admin_token: None,
-            watch: false,
-        },
-    )
-    .unwrap();
+    let running = start(&yaml);
     let addr = running.addrs[0];
     let throttled = per_request(addr, b"GET /prod/mock HTTP/1.1\r\nHost: b\r\n\r\n", 200);
     let keyed = per_request(

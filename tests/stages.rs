@@ -254,3 +254,45 @@ domains:
     let r = with_host(a, "other.test", "/pets/7");
     assert_eq!(r.status, 404);
 }
+
+#[test]
+fn the_access_log_names_the_deployment_that_served() {
+    let log = std::env::temp_dir().join(format!(
+        "tollgate-stages-{}-deployment.log",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&log);
+    let config = CANARY.replacen(
+        "        deployment_header: true\n",
+        &format!(
+            "        deployment_header: true\n        access_log: {{destination: {}, format: '$context.requestId $context.deploymentId'}}\n",
+            log.display()
+        ),
+        1,
+    );
+    let gw = Gateway::start(&config);
+    let mut served = std::collections::HashMap::new();
+    for _ in 0..64 {
+        let r = get(gw.addr(), "/vars/who");
+        let id = r.header("apigw-requestid").unwrap().to_owned();
+        served.insert(id, r.header("x-tollgate-deployment").unwrap().to_owned());
+    }
+    // Lines reach the file within the writers' flush interval (100 ms).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() >= served.len() || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = std::fs::remove_file(&log);
+    let mut sides = std::collections::HashSet::new();
+    for line in text.lines() {
+        let (id, deployment) = line.split_once(' ').unwrap();
+        assert_eq!(Some(&deployment.to_owned()), served.get(id), "{line}");
+        sides.insert(deployment.to_owned());
+    }
+    assert_eq!(text.lines().count(), served.len());
+    assert_eq!(sides.len(), 2, "both sides logged: {sides:?}");
+}

@@ -138,6 +138,19 @@ const DEFAULT_ACCOUNT: &str = "123456789012";
 /// Resolve `iam:` and check the routes that use it.
 pub(crate) fn resolve(raw: &RawGateway, errors: &mut Errors) -> Option<Iam> {
     let iam = raw.iam.as_ref().map(|i| resolve_iam(&i.value, errors));
+    for api in &raw.apis {
+        let deployed = api.deployments.0.iter().flat_map(|(_, d)| &d.routes);
+        for route in api.routes.iter().chain(deployed) {
+            if let (Some(a), Some(_)) = (&route.authorization, &route.authorizer)
+                && a.value == RawAuthorization::AwsIam
+            {
+                errors.at(
+                    &a.referenced,
+                    "a route is authorized by `aws_iam` or by an `authorizer`, not both",
+                );
+            }
+        }
+    }
     if iam.is_none() {
         for api in &raw.apis {
             let deployed = api.deployments.0.iter().flat_map(|(_, d)| &d.routes);
@@ -329,6 +342,23 @@ mod tests {
             errs[0]
                 .to_string()
                 .contains("needs the gateway's `iam` section"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn aws_iam_and_an_authorizer_exclude_each_other() {
+        let text = yaml(
+            &format!(
+                "iam:\n  access_keys:\n    - {{id: AKIAALICE0EXAMPLE0, secret: s, policy: {POLICY}}}"
+            ),
+            ", authorization: aws_iam, authorizer: nope",
+        );
+        let errs = load_str("t.yaml", &text).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e
+                .to_string()
+                .contains("by `aws_iam` or by an `authorizer`, not both")),
             "{errs:?}"
         );
     }

@@ -76,8 +76,16 @@
 //!         status: 410           # 200..=599; default: the type's
 //!         headers: {access-control-allow-origin: "*"}
 //!         template: '{"error":$context.error.messageString}'
+//!     authorizers:              # optional: name -> authorizer (README: Authorizers and CORS)
+//!       users: {type: jwt, issuer: https://issuer.example, audience: [my-api],
+//!               jwks_uri: "http://127.0.0.1:9000/jwks.json"}   # or jwks_file: PATH
+//!       gate: {type: request, uri: "http://127.0.0.1:9002/auth", enable_simple_responses: true,
+//!              identity_source: ["$request.header.X-Token"], result_ttl_seconds: 300}
+//!     cors: {allow_origins: ["https://app.example"], allow_methods: [GET], max_age: 600}
 //!     routes:
 //!       - route: GET /pets/{id} # METHOD /path, or $default
+//!         authorizer: users     # optional: one of the API's authorizers
+//!         authorization_scopes: [pets:read]  # optional, JWT authorizers: one of these scopes
 //!         api_key_required: false   # true: a valid X-API-Key or 403; usage plans apply
 //!         integration:
 //!           type: mock          # a fixed response
@@ -264,8 +272,13 @@ use std::time::Duration;
 
 pub use crate::limit::period::Period;
 pub use crate::proto::http1::Method;
+pub use authorizers::{
+    Authorizer, AuthorizerKind, CONTEXT_SOURCES, Cors, IdentitySource, JwksSource, JwtAuthorizer,
+    LambdaAuthorizer,
+};
 pub use caching::{CacheKeyParameter, CacheSettings, RouteCache, UnauthorizedCacheControl};
 
+mod authorizers;
 pub(crate) mod caching;
 mod domains;
 mod gateway_responses;
@@ -420,6 +433,11 @@ pub struct Api {
     pub binary_media_types: Vec<String>,
     /// Overrides of gateway responses, at most one per type, in file order.
     pub gateway_responses: Vec<GatewayResponseOverride>,
+    /// The API's authorizers, in file order; routes name them by index.
+    pub authorizers: Vec<Authorizer>,
+    /// HTTP APIs' CORS settings: preflights answered by the gateway, and
+    /// CORS headers added to responses.
+    pub cors: Option<Cors>,
 }
 
 impl Api {
@@ -539,6 +557,10 @@ pub struct Route {
     pub cache: RouteCache,
     /// `aws_iam`: a SigV4 signature by one of `Gateway::iam`'s keys.
     pub authorization: Authorization,
+    /// Index into the API's `authorizers`: requests are authorized first.
+    pub authorizer: Option<usize>,
+    /// With a JWT authorizer: the token must carry one of these scopes.
+    pub authorization_scopes: Vec<String>,
 }
 
 /// A token bucket: refilled at `rate` requests per second up to `burst`.

@@ -104,6 +104,10 @@ pub(crate) struct RawApi {
     pub binary_media_types: Option<S<Vec<S<String>>>>,
     /// Gateway response type name → override.
     pub gateway_responses: Option<S<OrderedMap<S<RawGatewayResponse>>>>,
+    /// Authorizer name → authorizer (see `authorizers`).
+    pub authorizers: Option<S<OrderedMap<S<super::authorizers::RawAuthorizer>>>>,
+    /// HTTP APIs' CORS settings (see `authorizers`).
+    pub cors: Option<S<super::authorizers::RawCors>>,
 }
 
 /// `gateway_responses: {TYPE: {status, headers, template}}`.
@@ -226,6 +230,10 @@ pub(crate) struct RawRoute {
     pub cache: Option<S<super::caching::RawRouteCache>>,
     /// `none` | `aws_iam` (see `iam`).
     pub authorization: Option<S<super::iam::RawAuthorization>>,
+    /// The name of one of the API's `authorizers` (see `authorizers`).
+    pub authorizer: Option<S<String>>,
+    /// Scopes a JWT must carry (any one of them).
+    pub authorization_scopes: Option<S<Vec<S<String>>>>,
 }
 
 /// One struct for every integration type (an internally tagged enum would

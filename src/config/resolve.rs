@@ -375,6 +375,9 @@ fn resolve_api(
     if protocol == Protocol::Rest {
         rest_lambda_payloads(raw, &mut deployments, errors);
     }
+    let (authorizers, cors) =
+        super::authorizers::resolve_api_auth(raw, protocol, upstreams, errors);
+    super::authorizers::resolve_route_auth(raw, &authorizers, &mut deployments, errors);
     Api {
         name: raw.name.value.clone(),
         protocol,
@@ -383,6 +386,8 @@ fn resolve_api(
         deployments,
         binary_media_types: resolve_binary_media_types(raw.binary_media_types.as_ref(), errors),
         gateway_responses: resolve_gateway_responses(raw.gateway_responses.as_ref(), errors),
+        authorizers,
+        cors,
     }
 }
 

@@ -276,6 +276,10 @@ fn is_hop_by_hop(name: &[u8]) -> bool {
         b"content-length",
         b"proxy-authenticate",
     ];
+    // Most fields are none of these: their length alone says so.
+    if !matches!(name.len(), 2 | 7 | 10 | 14 | 16 | 17 | 18) {
+        return false;
+    }
     HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
@@ -505,5 +509,20 @@ mod tests {
         assert!(is_hop_by_hop(b"Transfer-Encoding"));
         assert!(is_hop_by_hop(b"KEEP-ALIVE"));
         assert!(!is_hop_by_hop(b"x-api-key"));
+        for name in [
+            "Connection",
+            "Keep-Alive",
+            "Proxy-Connection",
+            "TE",
+            "Trailer",
+            "Transfer-Encoding",
+            "Upgrade",
+            "Content-Length",
+            "Proxy-Authenticate",
+        ] {
+            assert!(is_hop_by_hop(name.as_bytes()), "{name}");
+        }
+        assert!(!is_hop_by_hop(b"tea"));
+        assert!(!is_hop_by_hop(b"content-lengths"));
     }
 }

@@ -16,8 +16,11 @@
 //! them; the one exception is a variable standing bare (outside quotes) in
 //! a JSON template, which renders `null` so the line stays valid JSON (API
 //! Gateway's documentation is silent on absent values; this is tollgate's
-//! choice). Variables of features tollgate does not have yet (authorizers,
-//! IAM identities, WAF) are accepted and always absent.
+//! choice). `$context.authorizer.principalId`, `.error`, `.claims.NAME`
+//! (JWT claims; also `.jwt.claims.NAME`) and `.NAME` (a Lambda authorizer's
+//! context property) come from the authorize step. Variables of features
+//! tollgate does not have yet (IAM identities, WAF) are accepted and
+//! always absent.
 //!
 //! Does not: write anything anywhere (see `log_writer`).
 
@@ -84,6 +87,9 @@ pub enum Var {
     ApiId,
     /// `stage`.
     Stage,
+    /// `deploymentId`: the deployment that served (the stage's, or its
+    /// canary's for a request in the canary's share).
+    DeploymentId,
     /// `domainName`: the request's Host.
     DomainName,
     /// `domainPrefix`: the first label of the Host.
@@ -138,6 +144,7 @@ const VARS: &[(&str, Var)] = &[
     ("error.responseType", Var::ErrorResponseType),
     ("apiId", Var::ApiId),
     ("stage", Var::Stage),
+    ("deploymentId", Var::DeploymentId),
     ("domainName", Var::DomainName),
     ("domainPrefix", Var::DomainPrefix),
     ("dataProcessed", Var::DataProcessed),
@@ -170,7 +177,26 @@ const ABSENT_PREFIXES: &[&str] = &[
 #[derive(Clone, Debug)]
 enum Piece {
     Literal(Range<usize>),
-    Var { var: Var, quoted: bool },
+    Var {
+        var: Var,
+        quoted: bool,
+    },
+    /// `authorizer.principalId`, `authorizer.error`, `authorizer.claims.NAME`
+    /// (JWT) or `authorizer.NAME` (a Lambda authorizer's context property,
+    /// also `authorizer.jwt.claims.NAME`); `name` is the range of NAME.
+    Authorizer {
+        field: AuthField,
+        name: Range<usize>,
+        quoted: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AuthField {
+    PrincipalId,
+    Error,
+    /// A claim or context property by name.
+    Value,
 }
 
 /// A compiled access log format.
@@ -269,10 +295,31 @@ impl Format {
                 if lit_start < i {
                     pieces.push(Piece::Literal(lit_start..i));
                 }
-                pieces.push(Piece::Var {
-                    var,
-                    quoted: in_string,
-                });
+                match name.strip_prefix("authorizer.") {
+                    Some(rest) if !rest.is_empty() => {
+                        let (field, sub) = match rest {
+                            "principalId" => (AuthField::PrincipalId, ""),
+                            "error" => (AuthField::Error, ""),
+                            _ => (
+                                AuthField::Value,
+                                rest.strip_prefix("jwt.claims.")
+                                    .or_else(|| rest.strip_prefix("claims."))
+                                    .unwrap_or(rest),
+                            ),
+                        };
+                        let name_end = end;
+                        let name_start = name_end - sub.len();
+                        pieces.push(Piece::Authorizer {
+                            field,
+                            name: name_start..name_end,
+                            quoted: in_string,
+                        });
+                    }
+                    _ => pieces.push(Piece::Var {
+                        var,
+                        quoted: in_string,
+                    }),
+                }
                 i = end;
                 lit_start = end;
                 continue;
@@ -327,9 +374,38 @@ impl Format {
                     out.extend_from_slice(&self.text.as_bytes()[range.clone()])
                 }
                 Piece::Var { var, quoted } => self.value(out, *var, *quoted, r),
+                Piece::Authorizer {
+                    field,
+                    name,
+                    quoted,
+                } => self.authorizer(out, *field, &self.text[name.clone()], *quoted, r),
             }
         }
         out.push(b'\n');
+    }
+
+    fn authorizer(
+        &self,
+        out: &mut Vec<u8>,
+        field: AuthField,
+        name: &str,
+        quoted: bool,
+        r: &Record<'_>,
+    ) {
+        let value: Option<&str> = match field {
+            AuthField::Error => r.authorizer_error,
+            AuthField::PrincipalId => r.authorizer.and_then(|a| a.principal_id.as_deref()),
+            AuthField::Value => r.authorizer.and_then(|a| a.value(name)).map(|json| {
+                // JSON strings show their text; numbers and the rest as written.
+                json.strip_prefix('"')
+                    .and_then(|j| j.strip_suffix('"'))
+                    .unwrap_or(json)
+            }),
+        };
+        match value {
+            Some(v) => escape(out, self.form, v.as_bytes()),
+            None => absent(out, self.form, quoted),
+        }
     }
 
     fn value(&self, out: &mut Vec<u8>, var: Var, quoted: bool, r: &Record<'_>) {
@@ -380,6 +456,7 @@ impl Format {
             Var::AccessKey => opt_text(out, r.caller.map(|c| c.access_key.as_bytes())),
             Var::IdentityAccountId => opt_text(out, r.caller.map(|c| c.account_id.as_bytes())),
             Var::Stage => opt_text(out, r.stage.map(str::as_bytes)),
+            Var::DeploymentId => opt_text(out, r.deployment.map(str::as_bytes)),
             Var::DomainName => opt_text(out, r.domain_name),
             Var::DomainPrefix => opt_text(
                 out,
@@ -429,10 +506,16 @@ pub struct Record<'a> {
     pub error_response_type: Option<&'a str>,
     pub api_id: &'a str,
     pub stage: Option<&'a str>,
+    /// The deployment that served; `None` when no stage matched.
+    pub deployment: Option<&'a str>,
     pub domain_name: Option<&'a [u8]>,
     pub trace: Option<&'a TraceContext>,
     /// The IAM caller, on routes with `aws_iam`.
     pub caller: Option<Caller<'a>>,
+    /// Who the route's authorizer said the caller is.
+    pub authorizer: Option<&'a crate::auth::Identity>,
+    /// Why the authorizer refused.
+    pub authorizer_error: Option<&'a str>,
 }
 
 /// An IAM caller, as `$context.identity.*` shows it.
@@ -571,20 +654,7 @@ fn json_quote_into(buf: &mut [u8; 256], s: &[u8]) -> usize {
     n + 1
 }
 
-/// Decimal digits of `v`, without allocating.
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&tmp[i..]);
-}
+pub use crate::text::push_u64;
 
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {

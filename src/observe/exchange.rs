@@ -46,6 +46,8 @@ pub struct Facts {
     /// A rate limit refused the request (the throttling step sets it):
     /// counted in `tollgate_throttled_requests`.
     pub throttled: Cell<bool>,
+    /// Why the authorizer refused (`$context.authorizer.error`).
+    pub authorizer_error: Cell<Option<&'static str>>,
     /// The response cache was consulted: `Some(true)` served from it,
     /// `Some(false)` a miss (CacheHitCount / CacheMissCount).
     pub cache_hit: Cell<Option<bool>>,
@@ -63,6 +65,7 @@ impl Facts {
         self.integration_error.set(None);
         self.error.set(None);
         self.throttled.set(false);
+        self.authorizer_error.set(None);
         self.cache_hit.set(None);
     }
 
@@ -219,6 +222,8 @@ pub struct Finished<'a> {
     pub slot: Slot,
     /// (api, stage) when a stage matched.
     pub stage: Option<(usize, usize)>,
+    /// The deployment that served (the stage's or its canary's).
+    pub deployment: Option<&'a str>,
     pub started: Instant,
     pub ended: Instant,
     /// Request head bytes.
@@ -233,6 +238,8 @@ pub struct Finished<'a> {
     pub wall: &'a WallClock,
     /// The IAM caller, on routes with `aws_iam`.
     pub caller: Option<crate::observe::access_log::Caller<'a>>,
+    /// Who the authorizer said the caller is.
+    pub identity: Option<&'a crate::auth::Identity>,
 }
 
 impl Observer {
@@ -419,9 +426,12 @@ impl Observer {
             error_response_type: error.map(|e| e.1),
             api_id: &labels.api,
             stage: Some(&*labels.stage),
+            deployment: f.deployment,
             domain_name: cap.host.clone().map(|r| &scratch[r]),
             trace: f.trace,
             caller: f.caller,
+            authorizer: f.identity,
+            authorizer_error: facts.authorizer_error.get(),
         };
         log.out.line(|buf| log.format.render(buf, &record));
     }
@@ -525,8 +535,10 @@ mod tests {
         let started = Instant::now();
         for stage in [0, 1] {
             obs.finish(&Finished {
+                identity: None,
                 slot: layout.slot(0, stage, 0, Some(0)),
                 stage: Some((0, stage)),
+                deployment: Some("current"),
                 started,
                 ended: started + Duration::from_millis(3),
                 head_len: rd.len(),

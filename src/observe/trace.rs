@@ -17,8 +17,6 @@
 
 use crate::observe::request_id::IdGen;
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// A parsed `traceparent`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TraceParent {
@@ -71,12 +69,7 @@ fn parse_hex(s: &[u8], out: &mut [u8]) -> Option<()> {
     Some(())
 }
 
-fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    for b in bytes {
-        out.push(HEX[(b >> 4) as usize]);
-        out.push(HEX[(b & 15) as usize]);
-    }
-}
+use crate::text::push_hex;
 
 /// Parse `traceparent` (W3C Trace Context §3.2): `00-{32 hex}-{16 hex}-{2 hex}`.
 /// A future version may append `-…` fields, which are ignored; version `ff`,

@@ -48,8 +48,12 @@ pub enum GatewayResponse {
     HeaderFieldsTooLarge,
     /// Neither HTTP/1.0 nor HTTP/1.1: 505, then close.
     VersionNotSupported,
-    /// An authorizer denied access (authorizers' issue).
+    /// An authorizer denied access: a simple response's `isAuthorized:
+    /// false`, a policy without a matching Allow, a JWT without a required scope.
     AccessDenied,
+    /// An authorizer's policy explicitly denies the method (REST APIs say
+    /// so, with API Gateway's capital-M `{"Message": …}` body).
+    ExplicitDeny,
     /// An authorizer could not be reached or answered nonsense (authorizers' issue).
     AuthorizerConfigurationError,
     /// An authorizer failed to authenticate the caller (authorizers' issue).
@@ -90,7 +94,7 @@ const ISE_REST: (u16, &str, &str) = (500, "Internal server error", "InternalServ
 
 impl GatewayResponse {
     /// Every gateway response, for tests and documentation.
-    pub const ALL: [GatewayResponse; 24] = {
+    pub const ALL: [GatewayResponse; 25] = {
         use GatewayResponse::*;
         [
             ResourceNotFound,
@@ -105,6 +109,7 @@ impl GatewayResponse {
             HeaderFieldsTooLarge,
             VersionNotSupported,
             AccessDenied,
+            ExplicitDeny,
             AuthorizerConfigurationError,
             AuthorizerFailure,
             BadRequestParameters,
@@ -163,7 +168,12 @@ impl GatewayResponse {
                 Some("HTTP Version Not Supported"),
                 "HttpVersionNotSupportedException",
             ),
-            (AccessDenied, Http) => (403, Some("Forbidden"), ""),
+            (AccessDenied | ExplicitDeny, Http) => (403, Some("Forbidden"), ""),
+            (ExplicitDeny, Rest) => (
+                403,
+                Some("User is not authorized to access this resource with an explicit deny"),
+                "AccessDeniedException",
+            ),
             (AccessDenied, Rest) => (
                 403,
                 Some("User is not authorized to access this resource"),
@@ -231,7 +241,7 @@ impl GatewayResponse {
             IntegrationTimeout => ResponseType::IntegrationTimeout,
             ApiConfigurationError => ResponseType::ApiConfigurationError,
             RequestTooLarge => ResponseType::RequestTooLarge,
-            AccessDenied => ResponseType::AccessDenied,
+            AccessDenied | ExplicitDeny => ResponseType::AccessDenied,
             AuthorizerConfigurationError => ResponseType::AuthorizerConfigurationError,
             AuthorizerFailure => ResponseType::AuthorizerFailure,
             BadRequestParameters => ResponseType::BadRequestParameters,
@@ -335,7 +345,11 @@ impl GatewayResponse {
                 if !head_only {
                     match d.message {
                         Some(m) => {
-                            out.extend_from_slice(b"{\"message\":\"");
+                            out.extend_from_slice(if self.capital_message(c.protocol) {
+                                b"{\"Message\":\""
+                            } else {
+                                b"{\"message\":\""
+                            });
                             out.extend_from_slice(m.as_bytes());
                             out.extend_from_slice(b"\"}");
                         }
@@ -344,6 +358,32 @@ impl GatewayResponse {
                 }
             }
         }
+    }
+
+    /// REST APIs' explicit deny says `{"Message": …}`, as API Gateway does.
+    fn capital_message(self, protocol: Protocol) -> bool {
+        self == GatewayResponse::ExplicitDeny && protocol == Protocol::Rest
+    }
+
+    /// [`write`](Self::write) with the header `name: value` right after
+    /// the status line (a JWT authorizer's `WWW-Authenticate`).
+    pub fn write_with_header(
+        self,
+        out: &mut Vec<u8>,
+        c: &Common<'_>,
+        head_only: bool,
+        name: &[u8],
+        value: &[u8],
+    ) {
+        let start = out.len();
+        self.write(out, c, head_only);
+        let Some(line) = memchr::memmem::find(&out[start..], b"\r\n") else {
+            return;
+        };
+        let at = start + line + 2;
+        let mut field = Vec::with_capacity(name.len() + value.len() + 4);
+        response::header(&mut field, name, value);
+        out.splice(at..at, field);
     }
 
     /// [`write`](Self::write) with `Retry-After: secs` right after the status
@@ -508,6 +548,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &[],
+            cors: None,
         };
         let mut out = Vec::new();
         GatewayResponse::MissingAuthenticationToken.write(&mut out, &c, false);
@@ -533,6 +574,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &[],
+            cors: None,
         };
         let mut out = Vec::new();
         GatewayResponse::ResourceNotFound.write(&mut out, &c, false);
@@ -557,6 +599,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &[],
+            cors: None,
         };
         let mut out = Vec::new();
         GatewayResponse::Forbidden.write(&mut out, &c, false);
@@ -683,6 +726,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &[],
+            cors: None,
         };
         let mut out = Vec::new();
         GatewayResponse::AuthorizerFailure.write(&mut out, &c, false);
@@ -736,6 +780,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &list,
+            cors: None,
         };
         // DEFAULT_4XX's status replaces a 4xx type's; its header is added.
         let mut out = Vec::new();
@@ -776,6 +821,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &list,
+            cors: None,
         };
         let mut out = Vec::new();
         GatewayResponse::ResourceNotFound.write(&mut out, &c, false);

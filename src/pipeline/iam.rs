@@ -24,6 +24,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use sha2::{Digest, Sha256};
@@ -31,6 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::policy::{self, Decision};
 use crate::auth::sigv4::{self, HexDigest};
 use crate::auth::sigv4_verify::{self, Headers, Incoming, VerifyError};
+use crate::auth::{Identity, IdentityKind};
 use crate::config::{Gateway, Protocol};
 use crate::pipeline::gateway_response::{Detail, GatewayResponse};
 use crate::proto::http1::{Chunk, ChunkedDecoder, Framing, RequestHead};
@@ -52,6 +54,9 @@ pub struct IamKeys {
     signing: Vec<Cell<DayKey>>,
     /// The method ARN being checked (reused).
     arn: RefCell<String>,
+    /// Each key's caller as authorizers name one (`$context.authorizer.principalId`),
+    /// built once so a request shares it without allocating.
+    identities: Vec<Rc<Identity>>,
 }
 
 impl IamKeys {
@@ -69,7 +74,23 @@ impl IamKeys {
             secrets: iam.access_keys.iter().map(|k| k.secret.resolve()).collect(),
             signing: iam.access_keys.iter().map(|_| Cell::new(None)).collect(),
             arn: RefCell::new(String::with_capacity(128)),
+            identities: iam
+                .access_keys
+                .iter()
+                .map(|k| {
+                    Rc::new(Identity {
+                        kind: IdentityKind::Iam,
+                        principal_id: Some(k.principal.clone()),
+                        ..Identity::default()
+                    })
+                })
+                .collect(),
         }
+    }
+
+    /// Key `i`'s caller, for `Request::identity`.
+    pub fn identity(&self, i: usize) -> Option<Rc<Identity>> {
+        self.identities.get(i).cloned()
     }
 
     /// The signing key of key `i` for `date` (`YYYYMMDD`), derived once a day.

@@ -6,7 +6,9 @@
 //! note what the log and the metrics need in `Request::facts`; one call at
 //! the end of the exchange (`Observer::finish`) records both.
 
+pub mod authorize;
 pub mod cache;
+pub mod cors;
 pub mod gateway_response;
 pub mod iam;
 pub mod response;
@@ -84,6 +86,15 @@ pub struct Request<'a> {
     pub detail: Option<Box<Detail>>,
     /// The IAM caller: index into `Gateway::iam.access_keys`.
     pub caller: Option<usize>,
+    /// Who the caller is, when the route's authorizer allowed it (see
+    /// `authorize`); reaches the integration and the access log.
+    pub identity: Option<Rc<crate::auth::Identity>>,
+    /// A refusal's `WWW-Authenticate` (JWT authorizers).
+    pub www_authenticate: Option<String>,
+    /// The request's origin is allowed by the API's CORS settings.
+    pub cors: Option<cors::Allowed<'a>>,
+    /// A CORS preflight the gateway answers itself.
+    pub preflight: bool,
 }
 
 impl Request<'_> {
@@ -99,6 +110,7 @@ impl Request<'_> {
             extended_id: (self.protocol == Protocol::Rest).then_some(&self.extended_id),
             trace: self.trace.as_ref().filter(|_| self.trace_in_response),
             responses: self.responses,
+            cors: self.cors,
         }
     }
 }
@@ -146,60 +158,23 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         Selected::NotFound(p) => Some(not_found(p)),
         Selected::Forbidden(_) => Some(GatewayResponse::Forbidden),
     };
-    // Authorization (IAM: routes with `aws_iam`; may read the body).
-    let (caller, continued, authz_refusal) = match matched {
-        Some(m)
-            if gw.apis[m.api].deployments[m.deployment].routes[m.route].authorization
-                == Authorization::AwsIam =>
-        {
-            let now = core.wall.unix_ms(started) / 1000;
-            let limits = &ex.active.limits;
-            match iam::authorize(
-                &ex.active.iam,
-                gw,
-                m,
-                stream,
-                &bufs.head,
-                &mut bufs.rd,
-                limits.max_body_bytes,
-                limits.header_read_timeout,
-                now,
-            )
-            .await
-            {
-                Ok(c) => (Some(c.key), c.continued, None),
-                Err(iam::Refused::Answer(gr, detail)) => (None, false, Some((gr, detail))),
-                // Answered when the body is read again to be dropped.
-                Err(iam::Refused::Body(BodyError::TooLarge)) => {
-                    (None, false, Some((GatewayResponse::RequestTooLarge, None)))
-                }
-                Err(iam::Refused::Body(_)) => {
-                    (None, false, Some((GatewayResponse::BadRequest, None)))
-                }
-            }
-        }
-        _ => (None, false, None),
-    };
-    let (head, rd) = (&bufs.head, &bufs.rd);
-    let (authz_refusal, detail) = match authz_refusal {
-        Some((gr, d)) => (Some(gr), d),
-        None => (None, None),
-    };
-    // API key → usage plan quota and throttle → stage or route throttle →
-    // account throttle; a refusal answers instead of the integration.
-    let limited = matched
-        .filter(|_| authz_refusal.is_none())
-        .and_then(|m| admit(ex, m, head, rd));
-    let refusal = authz_refusal.or(limited.map(|l| l.0)).or(refusal);
-    let integration = matched
-        .filter(|_| limited.is_none() && authz_refusal.is_none())
-        .map(|m| &gw.apis[m.api].deployments[m.deployment].routes[m.route].integration);
-    let proxied = matches!(integration, Some(Integration::HttpProxy(_)));
+    // CORS (HTTP APIs with `cors`): a preflight is answered before the
+    // route's authorization; allowed origins get their headers everywhere.
+    let cors_cfg = staged.and_then(|(a, _, _)| gw.apis[a].cors.as_ref());
+    let preflight = cors_cfg.is_some() && cors::is_preflight(head.method, head, rd);
+    let cors_allowed = cors_cfg.and_then(|c| cors::allowed(c, head.header(rd, "origin")));
+    let refusal = if preflight { None } else { refusal };
+    let route_proxied = matched.is_some_and(|m| {
+        matches!(
+            gw.apis[m.api].deployments[m.deployment].routes[m.route].integration,
+            Integration::HttpProxy(_)
+        )
+    });
     let observer = &ex.active.observer;
     let log = staged.and_then(|(a, s, _)| observer.stage_log(a, s));
     let logged = log.is_some();
     let logs_trace = log.is_some_and(|l| l.format.shows_trace());
-    let trace = (proxied || logs_trace || protocol == Protocol::Rest).then(|| {
+    let trace = (route_proxied || logs_trace || protocol == Protocol::Rest).then(|| {
         let (tp, amzn) = trace_headers(rd, head);
         TraceContext::from_headers(tp, amzn, &core.ids, core.wall.unix_ms(started) / 1000)
     });
@@ -213,7 +188,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         http10: head.version == Version::Http10,
         keep_alive: head.keep_alive && !core.draining.is_fired(),
         framing: head.framing,
-        expect_continue: head.expect_continue && head.version == Version::Http11 && !continued,
+        expect_continue: head.expect_continue && head.version == Version::Http11,
         head_len: head.head_len,
         protocol,
         id,
@@ -227,18 +202,83 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
             Protocol::Http => id,
         },
         trace,
-        trace_in_response: protocol == Protocol::Rest && !proxied,
+        trace_in_response: protocol == Protocol::Rest,
         facts: Facts::default(),
-        retry_after: limited.and_then(|l| l.1),
+        retry_after: None,
         cache: cache::CacheStep::default(),
-        detail,
-        caller,
+        detail: None,
+        caller: None,
+        identity: None,
+        www_authenticate: None,
+        cors: cors_allowed,
+        preflight,
     };
     core.date.copy_to(&mut req.date);
+    // Authorize: IAM (routes with `aws_iam`: SigV4, which may read the
+    // body; see `iam`), else the route's authorizer (JWT, Lambda-style).
+    let mut refusal = refusal;
+    let aws_iam = matched.is_some_and(|m| {
+        gw.apis[m.api].deployments[m.deployment].routes[m.route].authorization
+            == Authorization::AwsIam
+    });
+    if let (Some(m), None, false, true) = (matched, refusal, preflight, aws_iam) {
+        let now = core.wall.unix_ms(started) / 1000;
+        let limits = &ex.active.limits;
+        let step = iam::authorize(
+            &ex.active.iam,
+            gw,
+            m,
+            stream,
+            &bufs.head,
+            &mut bufs.rd,
+            limits.max_body_bytes,
+            limits.header_read_timeout,
+            now,
+        )
+        .await;
+        match step {
+            Ok(c) => {
+                req.caller = Some(c.key);
+                req.identity = ex.active.iam.identity(c.key);
+                req.expect_continue &= !c.continued;
+            }
+            Err(iam::Refused::Answer(gr, detail)) => {
+                refusal = Some(gr);
+                req.detail = detail;
+            }
+            // Answered when the body is read again to be dropped.
+            Err(iam::Refused::Body(BodyError::TooLarge)) => {
+                refusal = Some(GatewayResponse::RequestTooLarge)
+            }
+            Err(iam::Refused::Body(_)) => refusal = Some(GatewayResponse::BadRequest),
+        }
+    } else if let (Some(m), None, false) = (matched, refusal, preflight) {
+        match authorize::authorize(core, ex, stream, bufs, &req, m).await {
+            Ok(identity) => req.identity = identity,
+            Err(denied) => {
+                req.facts.authorizer_error.set(Some(denied.error));
+                req.www_authenticate = denied.www_authenticate;
+                refusal = Some(denied.response);
+            }
+        }
+    }
+    // API key → usage plan quota and throttle → stage or route throttle →
+    // account throttle; a refusal answers instead of the integration.
+    let limited = matched
+        .filter(|_| refusal.is_none() && !preflight)
+        .and_then(|m| admit(ex, m, &bufs.head, &bufs.rd));
+    req.retry_after = limited.and_then(|l| l.1);
+    let refusal = limited.map(|l| l.0).or(refusal);
+    let integration = matched
+        .filter(|_| refusal.is_none() && !preflight)
+        .map(|m| &gw.apis[m.api].deployments[m.deployment].routes[m.route].integration);
+    let proxied = matches!(integration, Some(Integration::HttpProxy(_)));
+    req.trace_in_response = protocol == Protocol::Rest && !proxied;
     let keep = respond(core, ex, stream, bufs, &req, integration, refusal).await;
     observer.finish(&Finished {
         slot,
         stage: staged.map(|(a, s, _)| (a, s)),
+        deployment: req.deployment,
         started,
         ended: Instant::now(),
         head_len: req.head_len,
@@ -258,6 +298,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
                 account_id: &iam.account_id,
             })
         }),
+        identity: req.identity.as_deref(),
     });
     keep
 }
@@ -345,6 +386,16 @@ async fn respond(
             req.facts
                 .responded(mock.status, bufs.wr.len() - body, body as u64);
         }
+        _ if req.preflight => {
+            let wr = &mut bufs.wr;
+            response::status_line(wr, 204, b"No Content");
+            response::common_headers(wr, &req.common(keep));
+            if let Some(a) = &req.cors {
+                cors::write_preflight_headers(wr, a);
+            }
+            wr.extend_from_slice(b"\r\n");
+            req.facts.responded(204, wr.len(), 0);
+        }
         _ => {
             let gr = refusal.unwrap_or(GatewayResponse::ResourceNotFound);
             if let Some(d) = &req.detail {
@@ -357,9 +408,17 @@ async fn respond(
                     .error
                     .set(Some((gr.parts(req.protocol).1, gr.response_type())));
             } else {
-                match req.retry_after {
-                    Some(s) => gr.write_retry_after(&mut bufs.wr, &req.common(keep), head_only, s),
-                    None => gr.write(&mut bufs.wr, &req.common(keep), head_only),
+                let c = req.common(keep);
+                match (req.retry_after, &req.www_authenticate) {
+                    (Some(s), _) => gr.write_retry_after(&mut bufs.wr, &c, head_only, s),
+                    (None, Some(w)) => gr.write_with_header(
+                        &mut bufs.wr,
+                        &c,
+                        head_only,
+                        b"WWW-Authenticate",
+                        w.as_bytes(),
+                    ),
+                    (None, None) => gr.write(&mut bufs.wr, &c, head_only),
                 }
                 note_gateway_response(req, gr, bufs.wr.len(), head_only);
             }

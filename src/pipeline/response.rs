@@ -28,6 +28,8 @@ pub struct Common<'a> {
     /// The API's gateway response overrides (empty before a request
     /// reaches an API).
     pub responses: &'a [GatewayResponseOverride],
+    /// The request came from an origin the API's CORS settings allow.
+    pub cors: Option<crate::pipeline::cors::Allowed<'a>>,
 }
 
 /// Reason phrase for a status code (RFC 9110 §15).
@@ -112,6 +114,9 @@ pub fn common_headers(out: &mut Vec<u8>, c: &Common<'_>) {
     if let Some(d) = c.deployment {
         header(out, b"x-tollgate-deployment", d.as_bytes());
     }
+    if let Some(a) = &c.cors {
+        crate::pipeline::cors::write_response_headers(out, a);
+    }
     if !c.keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if c.http10 {
@@ -126,20 +131,7 @@ pub fn content_length(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Decimal digits of `v`, without allocating.
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&tmp[i..]);
-}
+pub use crate::text::push_u64;
 
 #[cfg(test)]
 mod tests {

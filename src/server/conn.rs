@@ -113,6 +113,7 @@ async fn request(
                 extended_id: None,
                 trace: None,
                 responses: &[],
+                cors: None,
             };
             gr.write(&mut bufs.wr, &common, false);
             let bytes = bufs.wr.len() as u64;

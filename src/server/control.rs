@@ -50,6 +50,11 @@ pub fn run(source: Source, loaded: Loaded, opts: &Options) -> std::io::Result<()
     let listeners = loaded.gateway.listeners.clone();
     eprintln!("tollgate: serving {} from {}", loaded.id, loaded.origin);
     let running = start(deployed(loaded), opts)?;
+    // JWKS before the listeners are announced: tokens verify from the first request.
+    running
+        .shared
+        .jwks
+        .sync(&running.shared.current().1.gateway);
     let (tx, rx) = mpsc::channel();
     let admin = match opts.admin {
         Some(addr) => Some(crate::admin::start(
@@ -106,6 +111,8 @@ fn control_loop(
     let mut file_changed_at: Option<Instant> = None;
     let mut collected = Instant::now();
     loop {
+        // JWKS refetches workers asked for (unknown `kid`), retries, refreshes.
+        running.shared.jwks.service();
         if collected.elapsed() >= Duration::from_secs(1) {
             // Keep the metric deltas' channel short when nobody scrapes.
             running.shared.metrics.collect();
@@ -191,6 +198,7 @@ pub fn reload(
                 let origin = loaded.origin.clone();
                 crate::observe::exchange::start_log_writers(&loaded.gateway, &shared.logs);
                 let generation = shared.publish(deployed(loaded));
+                shared.jwks.sync(&shared.current().1.gateway);
                 eprintln!(
                     "tollgate: reload ({trigger}): serving {id} from {origin} (generation {generation}, loaded in {} ms)",
                     t.elapsed().as_millis()

@@ -57,6 +57,10 @@ pub struct Active {
     pub caches: crate::cache::stage::StageCaches,
     /// IAM authorization's access keys on this worker.
     pub iam: crate::pipeline::iam::IamKeys,
+    /// Authorizers on this worker: the JWKS store (set by the worker from
+    /// the shared state), verified tokens and Lambda-style results cached
+    /// per core for this configuration.
+    pub auth: crate::auth::CoreAuth,
 }
 
 impl Active {
@@ -102,6 +106,10 @@ impl Active {
             limiting: crate::limit::CoreLimits::none(),
             caches: crate::cache::stage::StageCaches::build(gw, previous.map(|p| &p.caches)),
             iam: crate::pipeline::iam::IamKeys::build(gw),
+            auth: crate::auth::CoreAuth {
+                jwks: previous.map(|p| p.auth.jwks.clone()).unwrap_or_default(),
+                ..Default::default()
+            },
             deployed,
         }
     }

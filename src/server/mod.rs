@@ -93,6 +93,9 @@ pub struct Shared {
     pub limiter: Arc<crate::limit::Limiter>,
     /// Response cache flushes for the workers, and their caches' numbers.
     pub cache: crate::cache::flush::Board,
+    /// JWT authorizers' key sets: fetched by the control thread, read by
+    /// the workers (see `auth::jwks`).
+    pub jwks: Arc<crate::auth::jwks::JwksStore>,
 }
 
 impl Shared {
@@ -112,6 +115,7 @@ impl Shared {
             metrics: crate::observe::metrics::Hub::default(),
             logs: crate::observe::log_writer::Sinks::default(),
             cache: crate::cache::flush::Board::default(),
+            jwks: Arc::default(),
         }
     }
 

@@ -98,6 +98,7 @@ async fn serve(ctx: WorkerCtx) -> Result<(), String> {
     let (generation, deployed) = shared.current();
     let mut active = Active::build(generation, deployed, &ctx.addrs, None, &shared.logs);
     active.limiting = shared.limiter.core_limits(generation, ctx.index, None);
+    active.auth.jwks = shared.jwks.clone();
     // Each worker's caches hold their share; reloads carry the count over.
     active.caches.set_workers(shared.workers.len());
     let core = Rc::new(Core::new(ctx.index, active, ctx.addrs.clone()));

@@ -52,6 +52,7 @@ use std::ops::Range;
 
 use super::base64;
 use super::json::{self, Object};
+use crate::auth::IdentityKind;
 use crate::proto::http1::Span;
 use crate::route::Params;
 
@@ -78,6 +79,8 @@ pub enum Authorizer<'a> {
         principal_id: Option<&'a str>,
         context: &'a [(&'a str, &'a str)],
     },
+    /// What the pipeline's authorize step established.
+    Identity(&'a crate::auth::Identity),
 }
 
 /// The IAM caller of a route with `aws_iam` (1.0: `requestContext.identity`;
@@ -475,43 +478,82 @@ fn write_authorizer_v1(c: &mut Object, out: &mut Vec<u8>, ctx: &Context<'_>) {
             c.key(out, "authorizer");
             out.extend_from_slice(b"{\"claims\":null,\"scopes\":null}");
         }
-        Authorizer::Jwt { claims, scopes } => {
-            c.key(out, "authorizer");
-            let mut a = Object::open(out);
-            a.key(out, "claims");
-            write_raw_map(out, claims);
-            a.key(out, "scopes");
-            write_scopes(out, scopes);
-            a.close(out);
-        }
+        Authorizer::Jwt { claims, scopes } => jwt_v1(c, out, claims, scopes),
         Authorizer::Lambda {
             principal_id,
             context,
-        } => {
-            c.key(out, "authorizer");
-            let mut a = Object::open(out);
-            for (k, v) in context {
-                a.key_bytes(out, k.as_bytes());
-                out.extend_from_slice(v.as_bytes());
-            }
-            if let Some(p) = principal_id {
-                a.str(out, "principalId", p.as_bytes());
-            }
-            a.close(out);
-        }
+        } => lambda_v1(c, out, principal_id, context),
+        Authorizer::Identity(id) => match id.kind {
+            IdentityKind::Jwt => jwt_v1(c, out, &id.claims, id.scopes.as_deref()),
+            _ => lambda_v1(c, out, id.principal_id.as_deref(), &id.context),
+        },
     }
 }
 
-fn write_raw_map(out: &mut Vec<u8>, pairs: &[(&str, &str)]) {
+fn jwt_v1<K: AsRef<str>, V: AsRef<str>, S: AsRef<str>>(
+    c: &mut Object,
+    out: &mut Vec<u8>,
+    claims: &[(K, V)],
+    scopes: Option<&[S]>,
+) {
+    c.key(out, "authorizer");
+    let mut a = Object::open(out);
+    a.key(out, "claims");
+    write_raw_map(out, claims);
+    a.key(out, "scopes");
+    write_scopes(out, scopes);
+    a.close(out);
+}
+
+fn lambda_v1<K: AsRef<str>, V: AsRef<str>>(
+    c: &mut Object,
+    out: &mut Vec<u8>,
+    principal_id: Option<&str>,
+    context: &[(K, V)],
+) {
+    c.key(out, "authorizer");
+    let mut a = Object::open(out);
+    for (k, v) in context {
+        a.key_bytes(out, k.as_ref().as_bytes());
+        out.extend_from_slice(v.as_ref().as_bytes());
+    }
+    if let Some(p) = principal_id {
+        a.str(out, "principalId", p.as_bytes());
+    }
+    a.close(out);
+}
+
+fn jwt_v2<K: AsRef<str>, V: AsRef<str>, S: AsRef<str>>(
+    c: &mut Object,
+    out: &mut Vec<u8>,
+    claims: &[(K, V)],
+    scopes: Option<&[S]>,
+) {
+    c.key(out, "authorizer");
+    out.extend_from_slice(b"{\"jwt\":{\"claims\":");
+    write_raw_map(out, claims);
+    out.extend_from_slice(b",\"scopes\":");
+    write_scopes(out, scopes);
+    out.extend_from_slice(b"}}");
+}
+
+fn lambda_v2<K: AsRef<str>, V: AsRef<str>>(c: &mut Object, out: &mut Vec<u8>, context: &[(K, V)]) {
+    c.key(out, "authorizer");
+    out.extend_from_slice(b"{\"lambda\":");
+    write_raw_map(out, context);
+    out.push(b'}');
+}
+
+fn write_raw_map<K: AsRef<str>, V: AsRef<str>>(out: &mut Vec<u8>, pairs: &[(K, V)]) {
     let mut m = Object::open(out);
     for (k, v) in pairs {
-        m.key_bytes(out, k.as_bytes());
-        out.extend_from_slice(v.as_bytes());
+        m.key_bytes(out, k.as_ref().as_bytes());
+        out.extend_from_slice(v.as_ref().as_bytes());
     }
     m.close(out);
 }
 
-fn write_scopes(out: &mut Vec<u8>, scopes: Option<&[&str]>) {
+fn write_scopes<S: AsRef<str>>(out: &mut Vec<u8>, scopes: Option<&[S]>) {
     match scopes {
         None => out.extend_from_slice(b"null"),
         Some(list) => {
@@ -520,11 +562,29 @@ fn write_scopes(out: &mut Vec<u8>, scopes: Option<&[&str]>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                json::string(out, s.as_bytes());
+                json::string(out, s.as_ref().as_bytes());
             }
             out.push(b']');
         }
     }
+}
+
+/// 2.0 `requestContext.authorizer.iam` of an IAM caller.
+fn iam_v2(c: &mut Object, out: &mut Vec<u8>, ctx: &Context<'_>) {
+    let Some(i) = ctx.identity else { return };
+    c.key(out, "authorizer");
+    let mut a = Object::open(out);
+    a.key(out, "iam");
+    let mut m = Object::open(out);
+    m.str(out, "accessKey", i.access_key.as_bytes());
+    m.str(out, "accountId", i.account_id.as_bytes());
+    m.str(out, "callerId", i.user_arn.as_bytes());
+    m.null(out, "cognitoIdentity");
+    m.null(out, "principalOrgId");
+    m.str(out, "userArn", i.user_arn.as_bytes());
+    m.str(out, "userId", i.user_arn.as_bytes());
+    m.close(out);
+    a.close(out);
 }
 
 fn write_v2(out: &mut Vec<u8>, req: &Request<'_>, ctx: &Context<'_>, scratch: &mut Scratch) {
@@ -590,37 +650,24 @@ fn write_v2(out: &mut Vec<u8>, req: &Request<'_>, ctx: &Context<'_>, scratch: &m
     c.str(out, "accountId", ctx.account_id.as_bytes());
     c.str(out, "apiId", ctx.api_id.as_bytes());
     match ctx.authorizer {
-        Authorizer::None => {
-            if let Some(i) = ctx.identity {
+        Authorizer::None if ctx.identity.is_some() => iam_v2(&mut c, out, ctx),
+        Authorizer::None => {}
+        Authorizer::Jwt { claims, scopes } => jwt_v2(&mut c, out, claims, scopes),
+        Authorizer::Lambda { context, .. } => lambda_v2(&mut c, out, context),
+        Authorizer::Identity(id) => match id.kind {
+            IdentityKind::Jwt => jwt_v2(&mut c, out, &id.claims, id.scopes.as_deref()),
+            IdentityKind::Lambda => lambda_v2(&mut c, out, &id.context),
+            IdentityKind::Iam if ctx.identity.is_some() => iam_v2(&mut c, out, ctx),
+            IdentityKind::Iam => {
                 c.key(out, "authorizer");
-                let mut a = Object::open(out);
-                a.key(out, "iam");
-                let mut m = Object::open(out);
-                m.str(out, "accessKey", i.access_key.as_bytes());
-                m.str(out, "accountId", i.account_id.as_bytes());
-                m.str(out, "callerId", i.user_arn.as_bytes());
-                m.null(out, "cognitoIdentity");
-                m.null(out, "principalOrgId");
-                m.str(out, "userArn", i.user_arn.as_bytes());
-                m.str(out, "userId", i.user_arn.as_bytes());
-                m.close(out);
-                a.close(out);
+                out.extend_from_slice(b"{\"iam\":{");
+                if let Some(p) = &id.principal_id {
+                    out.extend_from_slice(b"\"userId\":");
+                    json::string(out, p.as_bytes());
+                }
+                out.extend_from_slice(b"}}");
             }
-        }
-        Authorizer::Jwt { claims, scopes } => {
-            c.key(out, "authorizer");
-            out.extend_from_slice(b"{\"jwt\":{\"claims\":");
-            write_raw_map(out, claims);
-            out.extend_from_slice(b",\"scopes\":");
-            write_scopes(out, scopes);
-            out.extend_from_slice(b"}}");
-        }
-        Authorizer::Lambda { context, .. } => {
-            c.key(out, "authorizer");
-            out.extend_from_slice(b"{\"lambda\":");
-            write_raw_map(out, context);
-            out.push(b'}');
-        }
+        },
     }
     let host = header_value(req, b"host").unwrap_or(b"");
     c.str(out, "domainName", host);

@@ -206,31 +206,7 @@ impl Object {
     }
 }
 
-/// Decimal digits of `v`, two at a time.
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    while v >= 100 {
-        let p = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        tmp[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
-    }
-    if v >= 10 {
-        let p = v as usize * 2;
-        i -= 2;
-        tmp[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
-    } else {
-        i -= 1;
-        tmp[i] = b'0' + v as u8;
-    }
-    out.extend_from_slice(&tmp[i..]);
-}
+pub use crate::text::push_u64;
 
 #[cfg(test)]
 mod tests {

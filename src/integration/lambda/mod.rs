@@ -36,7 +36,7 @@
 
 pub mod base64;
 pub mod event;
-mod json;
+pub mod json;
 pub mod response;
 
 use std::cell::RefCell;
@@ -158,7 +158,10 @@ pub async fn invoke(
         account_id: ACCOUNT_ID,
         time_ms: now_ms,
         binary_media_types: &api.binary_media_types,
-        authorizer: event::Authorizer::None,
+        authorizer: req
+            .identity
+            .as_deref()
+            .map_or(event::Authorizer::None, event::Authorizer::Identity),
         identity: req.caller.and_then(|k| {
             let iam = active.gw().iam.as_ref()?;
             let key = iam.access_keys.get(k)?;
@@ -452,7 +455,7 @@ fn signing_key(key_id: &str, secret: &str, date: &sigv4::AmzDate, region: &str) 
 
 /// Read the Invoke response's body whole. Returns (the body is `ur` (else
 /// `uw`), the connection may be reused).
-async fn read_answer(
+pub(crate) async fn read_answer(
     up: &mut TcpStream,
     bufs: &mut Bufs,
     deadline: Instant,

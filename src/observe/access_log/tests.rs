@@ -68,9 +68,12 @@ fn record(t: &TraceContext) -> Record<'_> {
         error_response_type: None,
         api_id: "shop",
         stage: Some("prod"),
+        deployment: Some("next"),
         domain_name: Some(b"api.example.com"),
         trace: Some(t),
         caller: None,
+        authorizer: None,
+        authorizer_error: None,
     }
 }
 
