@@ -686,3 +686,39 @@ fn policies_deny_with_the_principal_and_resource() {
     );
     assert_eq!(body_json(&send(addr, &r)), json!({"message": "Forbidden"}));
 }
+
+#[test]
+fn expect_continue_is_answered_once_before_the_body_is_hashed() {
+    use std::io::Read;
+    let s = setup();
+    let addr = s.gw.addr();
+    let body = "{\"big\":true}";
+    let r = sign(
+        addr,
+        &Spec {
+            method: "POST",
+            body,
+            ..Spec::default()
+        },
+    );
+    let mut raw = format!("POST /prod/pets HTTP/1.1\r\nHost: {addr}\r\n");
+    for (n, v) in &r.headers {
+        raw.push_str(&format!("{n}: {v}\r\n"));
+    }
+    raw.push_str(&format!(
+        "Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut c = common::connect(addr);
+    c.write_all(raw.as_bytes()).unwrap();
+    let mut interim = [0u8; 25];
+    c.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.write_all(body.as_bytes()).unwrap();
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+    assert_eq!(s.backend.last().body, body.as_bytes());
+}

@@ -833,4 +833,72 @@ mod tests {
         assert!(text.ends_with(&format!("\r\n\r\n{body}")), "{text}");
         assert!(text.contains(&format!("Content-Length: {}\r\n", body.len())));
     }
+
+    #[test]
+    fn details_replace_message_and_error_type_on_rest_apis() {
+        let list = [override_of(
+            ResponseType::AccessDenied,
+            Some(401),
+            Some(r#"{"why":$context.error.messageString}"#),
+        )];
+        let id = IdGen::new(3).uuid();
+        let mut c = Common {
+            protocol: Protocol::Rest,
+            request_id: &id,
+            http10: false,
+            keep_alive: true,
+            date: b"Sun, 06 Nov 1994 08:49:37 GMT",
+            deployment: None,
+            extended_id: None,
+            trace: None,
+            responses: &[],
+            cors: None,
+        };
+        let d = Detail {
+            message: "line one\n'quoted' \"x\"".into(),
+            error_type: "InvalidSignatureException",
+            capital: false,
+        };
+        let mut out = Vec::new();
+        let (status, len) = GatewayResponse::InvalidSignature.write_detail(&mut out, &c, false, &d);
+        let text = String::from_utf8(out).unwrap();
+        let body = r#"{"message":"line one\n'quoted' \"x\""}"#;
+        assert_eq!((status, len), (403, body.len()));
+        assert!(
+            text.contains("x-amzn-ErrorType: InvalidSignatureException\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with(&format!("\r\n\r\n{body}")), "{text}");
+        assert!(text.contains(&format!("Content-Length: {}\r\n", body.len())));
+        // `Message` with a capital M; an override's status and template apply.
+        let d = Detail {
+            message: "User: x is not authorized".into(),
+            error_type: "AccessDeniedException",
+            capital: true,
+        };
+        let mut out = Vec::new();
+        GatewayResponse::AccessDenied.write_detail(&mut out, &c, false, &d);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with(r#"{"Message":"User: x is not authorized"}"#)
+        );
+        c.responses = &list;
+        let mut out = Vec::new();
+        let (status, _) = GatewayResponse::AccessDenied.write_detail(&mut out, &c, false, &d);
+        assert_eq!(status, 401);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with(r#"{"why":"User: x is not authorized"}"#)
+        );
+        // HTTP APIs answer their default.
+        c.protocol = Protocol::Http;
+        c.responses = &[];
+        let mut out = Vec::new();
+        GatewayResponse::AccessDenied.write_detail(&mut out, &c, false, &d);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with(r#"{"message":"Forbidden"}"#), "{text}");
+        assert!(!text.contains("x-amzn-ErrorType"));
+    }
 }
