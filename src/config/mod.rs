@@ -86,6 +86,7 @@
 //!       - route: GET /pets/{id} # METHOD /path, or $default
 //!         authorizer: users     # optional: one of the API's authorizers
 //!         authorization_scopes: [pets:read]  # optional, JWT authorizers: one of these scopes
+//!         authorization: aws_iam  # optional: none (default) | aws_iam: SigV4 by one of `iam`'s keys
 //!         api_key_required: false   # true: a valid X-API-Key or 403; usage plans apply
 //!         integration:
 //!           type: mock          # a fixed response
@@ -143,6 +144,14 @@
 //! quota_store: file             # file (in state_dir) | redis://host:port[/db]: shared by
 //!                               # several gateway nodes
 //! reconcile_ms: 10              # 1..=10000: how often leases and quotas are reconciled
+//! iam:                          # optional: IAM (SigV4) authorization's access keys
+//!   region: us-east-1           # the credential scope's region (default us-east-1)
+//!   account_id: "123456789012"  # method ARNs' account (default 123456789012)
+//!   access_keys:
+//!     - id: AKIAALICE0EXAMPLE0  # 16..=128 letters and digits; unique
+//!       secret_env: ALICE_SECRET   # or `secret: …` (kept in snapshots)
+//!       principal: arn:aws:iam::123456789012:user/alice  # default …:user/{id}
+//!       policy: {Statement: [{Effect: Allow, Action: execute-api:Invoke, Resource: "arn:aws:execute-api:*:*:shop/*"}]}
 //! ```
 //!
 //! **Route keys.** `METHOD /path` or exactly `$default`. METHOD is `GET`,
