@@ -285,6 +285,18 @@ fn signed_requests_pass() {
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(s.backend.last().body, body.as_bytes());
 
+    // An encoded path segment: botocore signs it encoded once more
+    // (`%3A` as `%253A`), as the gateway's canonical request does.
+    let r = sign(
+        addr,
+        &Spec {
+            target: "/prod/items/arn%3Aaws%3Ax%20y",
+            ..Spec::default()
+        },
+    );
+    let resp = send(addr, &r);
+    assert_eq!((resp.status, resp.text().as_str()), (200, "item"));
+
     // Presigned query string (SigV4QueryAuth).
     let r = sign(
         addr,
