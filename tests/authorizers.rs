@@ -170,12 +170,15 @@ apis:
 fn jwt_rsa_and_ec_tokens_are_accepted_and_claims_reach_the_function() {
     let rsa = Key::generate(Algorithm::RS256, "rsa-1");
     let ec = Key::generate(Algorithm::ES256, "ec-1");
-    let doc = Arc::new(Mutex::new(jwks(&[&rsa, &ec])));
+    let pss = Key::generate(Algorithm::PS256, "ps-1");
+    let ec384 = Key::generate(Algorithm::ES384, "ec-2");
+    let rs512 = Key::generate(Algorithm::RS512, "rsa-2");
+    let doc = Arc::new(Mutex::new(jwks(&[&rsa, &ec, &pss, &ec384, &rs512])));
     let js = jwks_server(doc);
     let fs = function_server();
     let gw = jwt_gateway(js.addr, &fs, &["--workers", "2"]);
 
-    for key in [&rsa, &ec] {
+    for key in [&rsa, &ec, &pss, &ec384, &rs512] {
         let t = key.sign(&claims(json!({})));
         let r = request(
             &gw,
@@ -688,6 +691,16 @@ apis:
 #[test]
 fn cors_preflight_skips_authorization_and_responses_carry_headers() {
     let (auth, _) = authorizer_server(true);
+    // A backend with CORS headers of its own: the API's settings replace them.
+    let backend = Backend::start(|_| Reply::Full {
+        status: 200,
+        headers: vec![
+            ("Content-Type".into(), "text/plain".into()),
+            ("Access-Control-Allow-Origin".into(), "*".into()),
+            ("Access-Control-Allow-Methods".into(), "DELETE".into()),
+        ],
+        body: b"proxied".to_vec(),
+    });
     let yaml = format!(
         r#"
 listeners: [{{name: main, address: 127.0.0.1:0}}]
@@ -705,8 +718,10 @@ apis:
       gate: {{type: request, uri: "http://{a}/", enable_simple_responses: true, identity_source: ["$request.header.X-Token"]}}
     routes:
       - {{route: GET /orders, authorizer: gate, integration: {{type: mock, body: orders}}}}
+      - {{route: GET /proxied, integration: {{type: http_proxy, uri: "http://{b}"}}}}
 "#,
-        a = auth.addr
+        a = auth.addr,
+        b = backend.addr
     );
     let gw = Gateway::start(&yaml);
     let pre = [
@@ -766,6 +781,16 @@ apis:
     );
     let r = request(&gw, "GET", "/orders", &[("X-Token", "allow")]);
     assert!(r.header("access-control-allow-origin").is_none());
+    let r = request(&gw, "GET", "/proxied", &[("Origin", "https://app.example")]);
+    assert_eq!(r.text(), "proxied");
+    let origins: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("access-control-allow-origin"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(origins, ["https://app.example"]);
+    assert!(r.header("access-control-allow-methods").is_none());
 }
 
 #[test]
@@ -921,4 +946,183 @@ apis:
     assert_eq!(l[1]["error"], "the authorizer said Unauthorized");
     assert_eq!(l[2]["status"], 500);
     let _ = std::fs::remove_file(&log);
+}
+
+#[test]
+fn usage_identifier_key_from_the_authorizer_is_the_api_key() {
+    let auth = Backend::start(|r| {
+        let ev: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        let token = ev["authorizationToken"].as_str().unwrap_or("");
+        let key = if token == "good" {
+            "0123456789abcdefghij-good"
+        } else {
+            "not-a-key-at-all-here"
+        };
+        let body = json!({
+            "principalId": token,
+            "policyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}
+            ]},
+            "usageIdentifierKey": key
+        });
+        Reply::Full {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    });
+    let yaml = format!(
+        r#"
+listeners: [{{name: main, address: 127.0.0.1:0}}]
+api_keys:
+  - {{name: k, value: 0123456789abcdefghij-good}}
+apis:
+  - name: legacy
+    protocol: rest
+    stages: [v1]
+    authorizers:
+      tok: {{type: token, uri: "http://{a}/", identity_source: [method.request.header.X-Token]}}
+    routes:
+      - {{route: GET /metered, authorizer: tok, api_key_required: true, integration: {{type: mock, body: metered}}}}
+"#,
+        a = auth.addr
+    );
+    let gw = Gateway::start(&yaml);
+    let r = request(&gw, "GET", "/v1/metered", &[("X-Token", "good")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(&gw, "GET", "/v1/metered", &[("X-Token", "bad")]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.text(), r#"{"message":"Forbidden"}"#);
+    // A client's own X-API-Key still counts first.
+    let r = request(
+        &gw,
+        "GET",
+        "/v1/metered",
+        &[
+            ("X-Token", "bad"),
+            ("X-API-Key", "0123456789abcdefghij-good"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn a_policy_granting_invalidate_cache_lets_max_age_0_refresh() {
+    let auth = Backend::start(|r| {
+        let ev: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        let token = ev["authorizationToken"].as_str().unwrap_or("");
+        let actions = if token == "admin" {
+            json!(["execute-api:Invoke", "execute-api:InvalidateCache"])
+        } else {
+            json!("execute-api:Invoke")
+        };
+        let body = json!({
+            "principalId": token,
+            "policyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Action": actions, "Effect": "Allow", "Resource": ev["methodArn"]}
+            ]}
+        });
+        Reply::Full {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    });
+    let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = n.clone();
+    let origin = Backend::start(move |_| {
+        Reply::ok(&format!("n={}", count.fetch_add(1, Ordering::SeqCst) + 1))
+    });
+    let yaml = format!(
+        r#"
+listeners: [{{name: main, address: 127.0.0.1:0}}]
+apis:
+  - name: shop
+    protocol: rest
+    stages:
+      - name: prod
+        cache: {{capacity_bytes: 1000000, require_authorization_for_cache_control: true, unauthorized_cache_control_header_strategy: FAIL_WITH_403}}
+    authorizers:
+      tok: {{type: token, uri: "http://{a}/", identity_source: [method.request.header.X-Token]}}
+    routes:
+      - route: GET /x
+        authorizer: tok
+        integration: {{type: http_proxy, uri: "http://{o}"}}
+        cache: {{}}
+"#,
+        a = auth.addr,
+        o = origin.addr
+    );
+    let gw = Gateway::start_with(&yaml, &["--workers", "1"]);
+    assert_eq!(
+        request(&gw, "GET", "/prod/x", &[("X-Token", "user")]).text(),
+        "n=1"
+    );
+    assert_eq!(
+        request(&gw, "GET", "/prod/x", &[("X-Token", "user")]).text(),
+        "n=1"
+    );
+    let r = request(
+        &gw,
+        "GET",
+        "/prod/x",
+        &[("X-Token", "user"), ("Cache-Control", "max-age=0")],
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = request(
+        &gw,
+        "GET",
+        "/prod/x",
+        &[("X-Token", "admin"), ("Cache-Control", "max-age=0")],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "n=2", "refreshed from the origin");
+    assert_eq!(
+        request(&gw, "GET", "/prod/x", &[("X-Token", "user")]).text(),
+        "n=2"
+    );
+}
+
+#[test]
+fn cached_results_expire_after_their_ttl_and_per_route_keys() {
+    let (auth, _) = authorizer_server(true);
+    let yaml = format!(
+        r#"
+listeners: [{{name: main, address: 127.0.0.1:0}}]
+apis:
+  - name: shop
+    stages: [$default]
+    authorizers:
+      short: {{type: request, uri: "http://{a}/", enable_simple_responses: true, identity_source: ["$request.header.X-Token"], result_ttl_seconds: 1}}
+      routed: {{type: request, uri: "http://{a}/", enable_simple_responses: true, identity_source: ["$request.header.X-Token"], cache_by_route: true}}
+    routes:
+      - {{route: GET /s, authorizer: short, integration: {{type: mock, body: s}}}}
+      - {{route: GET /r1, authorizer: routed, integration: {{type: mock, body: r1}}}}
+      - {{route: GET /r2, authorizer: routed, integration: {{type: mock, body: r2}}}}
+"#,
+        a = auth.addr
+    );
+    let gw = Gateway::start_with(&yaml, &["--workers", "1"]);
+    for _ in 0..3 {
+        assert_eq!(
+            request(&gw, "GET", "/s", &[("X-Token", "allow")]).status,
+            200
+        );
+    }
+    assert_eq!(calls(&auth), 1);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        request(&gw, "GET", "/s", &[("X-Token", "allow")]).status,
+        200
+    );
+    assert_eq!(calls(&auth), 2, "the TTL passed: called again");
+
+    // cache_by_route: one call per identity and route.
+    for path in ["/r1", "/r2", "/r1", "/r2"] {
+        assert_eq!(
+            request(&gw, "GET", path, &[("X-Token", "allow")]).status,
+            200
+        );
+    }
+    assert_eq!(calls(&auth), 4);
 }

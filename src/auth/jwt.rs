@@ -1,5 +1,8 @@
 //! JWT checks for JWT authorizers (HTTP API semantics), sans-IO: a token's
 //! bytes, a key set and `now` in, the verified claims or the reason out.
+//! JWKS entries are read with jsonwebtoken's JWK types and turned into
+//! aws-lc-rs public keys parsed once per algorithm, so a request pays for
+//! the signature check alone (no key parsing, no allocation for it).
 //!
 //! Guarantees: only RS256/384/512, ES256/384 and PS256/384/512 are
 //! accepted (`none` and the HMAC algorithms never: a public key is no
@@ -11,10 +14,11 @@
 //! audiences. Does not: fetch keys (see `jwks`) or decide responses (see
 //! `pipeline::authorize`).
 
+use aws_lc_rs::signature::{ParsedPublicKey, VerificationAlgorithm};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 
 use crate::config::JwtAuthorizer;
@@ -62,20 +66,83 @@ impl JwtError {
     }
 }
 
-/// One verification key of a JWKS.
-#[derive(Debug)]
+/// One verification key of a JWKS, parsed once for each algorithm it may
+/// verify (so a request pays for the signature check only).
 struct Key {
     kid: Option<String>,
-    /// The JWK's `alg`, when it names one.
-    alg: Option<Algorithm>,
     family: AlgorithmFamily,
-    key: DecodingKey,
+    verifiers: Vec<(Algorithm, ParsedPublicKey)>,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let algs: Vec<Algorithm> = self.verifiers.iter().map(|(a, _)| *a).collect();
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("algorithms", &algs)
+            .finish()
+    }
 }
 
 /// A JWKS's usable keys (signature keys of the accepted families).
 #[derive(Debug, Default)]
 pub struct KeySet {
     keys: Vec<Key>,
+}
+
+/// aws-lc-rs's verification algorithm for an accepted `alg`.
+fn verification(alg: Algorithm) -> Option<&'static dyn VerificationAlgorithm> {
+    use aws_lc_rs::signature as sig;
+    Some(match alg {
+        Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+        _ => return None,
+    })
+}
+
+/// DER `INTEGER` of an unsigned big-endian number.
+fn der_uint(out: &mut Vec<u8>, n: &[u8]) {
+    let n = &n[n
+        .iter()
+        .take_while(|&&b| b == 0)
+        .count()
+        .min(n.len().saturating_sub(1))..];
+    let pad = n.first().is_some_and(|&b| b & 0x80 != 0);
+    out.push(0x02);
+    der_len(out, n.len() + usize::from(pad));
+    if pad {
+        out.push(0);
+    }
+    out.extend_from_slice(n);
+}
+
+fn der_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+}
+
+/// RFC 8017 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    der_uint(&mut body, n);
+    der_uint(&mut body, e);
+    let mut out = Vec::with_capacity(body.len() + 8);
+    out.push(0x30);
+    der_len(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
 }
 
 impl KeySet {
@@ -89,23 +156,64 @@ impl KeySet {
             if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
                 continue;
             }
-            let family = match &jwk.algorithm {
-                AlgorithmParameters::RSA(_) => AlgorithmFamily::Rsa,
-                AlgorithmParameters::EllipticCurve(_) => AlgorithmFamily::Ec,
-                _ => continue,
-            };
-            let alg = jwk
+            let named = jwk
                 .common
                 .key_algorithm
                 .and_then(|a| algorithm(&format!("{a:?}")));
-            let Ok(key) = DecodingKey::from_jwk(jwk) else {
-                continue;
+            let (family, bytes, algs): (_, Vec<u8>, &[Algorithm]) = match &jwk.algorithm {
+                AlgorithmParameters::RSA(p) => {
+                    let (Ok(n), Ok(e)) =
+                        (URL_SAFE_NO_PAD.decode(&p.n), URL_SAFE_NO_PAD.decode(&p.e))
+                    else {
+                        continue;
+                    };
+                    (
+                        AlgorithmFamily::Rsa,
+                        rsa_public_key_der(&n, &e),
+                        &[
+                            Algorithm::RS256,
+                            Algorithm::RS384,
+                            Algorithm::RS512,
+                            Algorithm::PS256,
+                            Algorithm::PS384,
+                            Algorithm::PS512,
+                        ],
+                    )
+                }
+                AlgorithmParameters::EllipticCurve(p) => {
+                    let (Ok(x), Ok(y)) =
+                        (URL_SAFE_NO_PAD.decode(&p.x), URL_SAFE_NO_PAD.decode(&p.y))
+                    else {
+                        continue;
+                    };
+                    let alg: &[Algorithm] = match p.curve {
+                        EllipticCurve::P256 => &[Algorithm::ES256],
+                        EllipticCurve::P384 => &[Algorithm::ES384],
+                        _ => continue,
+                    };
+                    let mut point = Vec::with_capacity(1 + x.len() + y.len());
+                    point.push(0x04);
+                    point.extend_from_slice(&x);
+                    point.extend_from_slice(&y);
+                    (AlgorithmFamily::Ec, point, alg)
+                }
+                _ => continue,
             };
+            let verifiers: Vec<(Algorithm, ParsedPublicKey)> = algs
+                .iter()
+                .filter(|a| named.is_none_or(|n| n == **a))
+                .filter_map(|&a| {
+                    let v = verification(a)?;
+                    ParsedPublicKey::new(v, &bytes).ok().map(|k| (a, k))
+                })
+                .collect();
+            if verifiers.is_empty() {
+                continue;
+            }
             keys.push(Key {
                 kid: jwk.common.key_id.clone(),
-                alg,
                 family,
-                key,
+                verifiers,
             });
         }
         Ok(KeySet { keys })
@@ -181,18 +289,26 @@ pub fn verify(
     let message = &token.as_bytes()[..h64.len() + 1 + c64.len()];
     let candidates = keys.keys.iter().filter(|k| {
         k.family == family
-            && k.alg.is_none_or(|a| a == alg)
             && match (&header.kid, &k.kid) {
                 (Some(want), Some(have)) => want == have,
                 (Some(_), None) => false,
                 (None, _) => true,
             }
     });
+    // RSA up to 8192 bits: 1024 signature bytes.
+    let mut sig_buf = [0u8; 1024];
+    let sig_len = URL_SAFE_NO_PAD
+        .decode_slice(sig, &mut sig_buf)
+        .map_err(|_| JwtError::BadSignature)?;
+    let signature = &sig_buf[..sig_len];
     let mut found = false;
     let mut good = false;
     for k in candidates {
+        let Some((_, v)) = k.verifiers.iter().find(|(a, _)| *a == alg) else {
+            continue;
+        };
         found = true;
-        if jsonwebtoken::crypto::verify(sig, message, &k.key, alg).unwrap_or(false) {
+        if v.verify_sig(message, signature).is_ok() {
             good = true;
             break;
         }

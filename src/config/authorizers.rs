@@ -707,6 +707,80 @@ fn resolve_cors(raw: &S<RawCors>, protocol: Protocol, errors: &mut Errors) -> Co
 mod tests {
     use super::*;
 
+    fn load(apis: &str) -> Result<crate::config::Gateway, Vec<crate::config::ConfigError>> {
+        crate::config::load_str(
+            "t.yaml",
+            &format!("listeners: [{{name: m, address: 127.0.0.1:0}}]\napis:\n{apis}"),
+        )
+    }
+
+    #[test]
+    fn defaults_and_route_links() {
+        let gw = load(
+            r#"  - name: a
+    stages: [s]
+    authorizers:
+      j: {type: jwt, issuer: i, audience: [x], jwks_file: k.json}
+      r: {type: request, uri: "http://127.0.0.1:9/auth", identity_source: ["$request.header.X"]}
+    routes:
+      - {route: GET /a, authorizer: r, integration: {type: mock}}
+      - {route: GET /b, authorizer: j, authorization_scopes: [s1, s2], integration: {type: mock}}
+      - {route: GET /c, integration: {type: mock}}
+"#,
+        )
+        .unwrap();
+        let api = &gw.apis[0];
+        let AuthorizerKind::Jwt(j) = &api.authorizers[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            api.authorizers[0].identity_sources,
+            vec![IdentitySource::Header("authorization".into())]
+        );
+        assert!(j.token_cache);
+        let AuthorizerKind::Lambda(l) = &api.authorizers[1].kind else {
+            panic!()
+        };
+        assert_eq!(l.ttl, Duration::from_secs(300));
+        assert_eq!(l.timeout, Duration::from_secs(10));
+        assert_eq!(l.payload, PayloadFormat::V2);
+        assert_eq!(l.path, "/auth");
+        assert!(!l.function && !l.token && !l.simple_responses);
+        let routes = &api.deployments[0].routes;
+        assert_eq!(routes[0].authorizer, Some(1));
+        assert_eq!(routes[1].authorizer, Some(0));
+        assert_eq!(routes[1].authorization_scopes, vec!["s1", "s2"]);
+        assert_eq!(routes[2].authorizer, None);
+    }
+
+    #[test]
+    fn refusals() {
+        let e = load(
+            r#"  - name: a
+    protocol: rest
+    stages: [s]
+    cors: {allow_origins: ["*"], allow_credentials: true}
+    authorizers:
+      r: {type: request, uri: "http://127.0.0.1:9/", payload_format_version: "2.0", identity_source: []}
+      t: {type: token, uri: "http://127.0.0.1:9/", identity_source: ["$request.querystring.q"]}
+      j: {type: jwt, issuer: i, audience: [x], jwks_uri: "https://idp.example/jwks"}
+    routes: []
+"#,
+        )
+        .unwrap_err();
+        let text: Vec<String> = e.iter().map(|e| e.message.clone()).collect();
+        for want in [
+            "`cors` configures HTTP APIs",
+            "needs explicit origins",
+            "REST APIs send authorizer payload format 1.0 only",
+            "caching a result needs an `identity_source`",
+            "a token authorizer reads one header",
+            "https JWKS URIs are not supported yet",
+        ] {
+            assert!(text.iter().any(|t| t.contains(want)), "{want}: {text:?}");
+        }
+    }
+
     #[test]
     fn identity_sources_parse_both_spellings() {
         assert_eq!(

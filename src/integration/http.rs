@@ -145,6 +145,7 @@ async fn relay_response(
         &resp.headers,
         framing == Framing::None,
         req.protocol,
+        req.replaces_cors,
     );
     // The response cache takes the head so far (a miss being filled).
     let mut capture = crate::pipeline::cache::Capture::begin(req, resp, &bufs.ur, wr);
@@ -327,10 +328,14 @@ fn copy_response_headers(
     headers: &[(Span, Span)],
     keep_length: bool,
     protocol: crate::config::Protocol,
+    replaces_cors: bool,
 ) {
     let has_connection = connection_nominates(buf, headers);
     for (n, v) in headers {
         let name = n.get(buf);
+        if replaces_cors && crate::pipeline::cors::is_cors_header(name) {
+            continue; // the API's CORS settings answer instead
+        }
         if name.eq_ignore_ascii_case(b"content-length") && keep_length {
             // HEAD and 304 answers keep the length of the representation.
             response::header(wr, name, v.get(buf));

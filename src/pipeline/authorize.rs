@@ -333,10 +333,16 @@ async fn authorize_lambda(
     let path = bufs.head.path.get(&bufs.rd);
     let below = std::str::from_utf8(&path[m.rest_start.min(path.len())..]).unwrap_or("");
     let method = std::str::from_utf8(bufs.head.method_span.get(&bufs.rd)).unwrap_or("");
+    // The gateway's `iam` region and account when configured (so IAM keys'
+    // and authorizers' policies name the same ARNs), else the defaults.
+    let (region, account) = match &ex.active.gw().iam {
+        Some(iam) => (iam.region.as_str(), iam.account_id.as_str()),
+        None => (crate::auth::region(), ACCOUNT_ID),
+    };
     method_arn(
         &mut auth.arn.borrow_mut(),
-        crate::auth::region(),
-        ACCOUNT_ID,
+        region,
+        account,
         &api.name,
         &stage.name,
         method,
@@ -350,7 +356,7 @@ async fn authorize_lambda(
         auth.results.borrow_mut().get(&auth.key.borrow(), now)
     };
     if let Some(o) = cached {
-        return apply(&o, &auth.arn.borrow(), req.protocol);
+        return apply(&o, &auth.arn.borrow(), req);
     }
     // Other requests of this core reuse the scratch while the call is out.
     let key = auth.key.borrow().clone();
@@ -367,13 +373,20 @@ async fn authorize_lambda(
             .borrow_mut()
             .insert(&key, o.clone(), now + cfg.ttl, now);
     }
-    apply(&o, &arn, req.protocol)
+    apply(&o, &arn, req)
 }
 
 /// Allow or refuse by an outcome for the request's method ARN.
-fn apply(outcome: &Outcome, arn: &str, protocol: Protocol) -> Authorized {
+fn apply(outcome: &Outcome, arn: &str, req: &Request<'_>) -> Authorized {
+    let protocol = req.protocol;
     match outcome.decide(arn) {
-        Decision::Allow => Ok(Some(outcome.identity.clone())),
+        Decision::Allow => {
+            if let lambda_authorizer::Verdict::Policy(p) = &outcome.verdict {
+                req.may_invalidate_cache
+                    .set(p.evaluate("execute-api:InvalidateCache", arn) == Decision::Allow);
+            }
+            Ok(Some(outcome.identity.clone()))
+        }
         Decision::ExplicitDeny => Err(Denied::new(
             match protocol {
                 Protocol::Rest => GatewayResponse::ExplicitDeny,

@@ -103,11 +103,10 @@ pub fn may_invalidate(req: &Request<'_>, settings: &CacheSettings) -> bool {
 }
 
 /// The authorization hook: whether the request's authorizer granted
-/// `execute-api:InvalidateCache`. No authorizer exists yet, so no caller
-/// is authorized; the authorizers issue answers from the policy it
-/// evaluated for the request.
-pub fn authorized_to_invalidate(_req: &Request<'_>) -> bool {
-    false
+/// `execute-api:InvalidateCache` on the method (a Lambda authorizer's
+/// policy, evaluated by the authorize step).
+pub fn authorized_to_invalidate(req: &Request<'_>) -> bool {
+    req.may_invalidate_cache.get()
 }
 
 /// Look the request up; answer hits (and refused invalidations) here.

@@ -9,9 +9,9 @@
 //! CORS headers (its preflight still gets 204, which the browser refuses).
 //!
 //! Origins match exactly (ASCII case-insensitively) or by `*`. An exact
-//! match answers with the configured origin and `Vary: Origin`.
-//! `Access-Control-*` headers an integration sends are passed on as they
-//! come; configure them in one place.
+//! match answers with the configured origin and `Vary: Origin`. As API
+//! Gateway does, `Access-Control-*` headers an integration sends are
+//! dropped on an API with `cors`: the settings answer alone.
 
 use crate::config::Cors;
 use crate::pipeline::response::header;
@@ -43,6 +43,12 @@ pub fn is_preflight(method: Method, head: &RequestHead, rd: &[u8]) -> bool {
     method == Method::Options
         && head.header(rd, "origin").is_some()
         && head.header(rd, "access-control-request-method").is_some()
+}
+
+/// An `Access-Control-*` response header (dropped from integrations' answers
+/// on APIs with CORS settings).
+pub fn is_cors_header(name: &[u8]) -> bool {
+    name.len() > 15 && name[..15].eq_ignore_ascii_case(b"access-control-")
 }
 
 /// The headers every response to an allowed origin carries.

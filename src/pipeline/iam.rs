@@ -138,6 +138,9 @@ pub struct Caller {
     pub key: usize,
     /// `100 Continue` was sent while the body was read.
     pub continued: bool,
+    /// The key's policy also allows `execute-api:InvalidateCache` on the
+    /// method (`Cache-Control: max-age=0` may refresh a cached entry).
+    pub may_invalidate_cache: bool,
 }
 
 fn refuse(protocol: Protocol, gr: GatewayResponse, detail: Detail) -> Refused {
@@ -253,7 +256,17 @@ pub async fn authorize<S: AsyncReadRent + AsyncWriteRent>(
         std::str::from_utf8(rest).unwrap_or(""),
     );
     let why = match access_key.policy.invoke(&arn) {
-        Decision::Allow => return Ok(Caller { key, continued }),
+        Decision::Allow => {
+            let may_invalidate_cache = access_key
+                .policy
+                .evaluate("execute-api:InvalidateCache", &arn)
+                == Decision::Allow;
+            return Ok(Caller {
+                key,
+                continued,
+                may_invalidate_cache,
+            });
+        }
         Decision::ExplicitDeny => "with an explicit deny in an identity-based policy",
         Decision::ImplicitDeny => {
             "because no identity-based policy allows the execute-api:Invoke action"

@@ -95,6 +95,12 @@ pub struct Request<'a> {
     pub cors: Option<cors::Allowed<'a>>,
     /// A CORS preflight the gateway answers itself.
     pub preflight: bool,
+    /// The API has CORS settings: integrations' `Access-Control-*`
+    /// headers are dropped (the settings answer instead).
+    pub replaces_cors: bool,
+    /// The authorizer's policy allows `execute-api:InvalidateCache` on
+    /// this method (a `Cache-Control: max-age=0` may refresh the entry).
+    pub may_invalidate_cache: std::cell::Cell<bool>,
 }
 
 impl Request<'_> {
@@ -212,6 +218,8 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         www_authenticate: None,
         cors: cors_allowed,
         preflight,
+        replaces_cors: cors_cfg.is_some(),
+        may_invalidate_cache: std::cell::Cell::new(false),
     };
     core.date.copy_to(&mut req.date);
     // Authorize: IAM (routes with `aws_iam`: SigV4, which may read the
@@ -241,6 +249,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
                 req.caller = Some(c.key);
                 req.identity = ex.active.iam.identity(c.key);
                 req.expect_continue &= !c.continued;
+                req.may_invalidate_cache.set(c.may_invalidate_cache);
             }
             Err(iam::Refused::Answer(gr, detail)) => {
                 refusal = Some(gr);
@@ -266,7 +275,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
     // account throttle; a refusal answers instead of the integration.
     let limited = matched
         .filter(|_| refusal.is_none() && !preflight)
-        .and_then(|m| admit(ex, m, &bufs.head, &bufs.rd));
+        .and_then(|m| admit(ex, m, &bufs.head, &bufs.rd, req.identity.as_deref()));
     req.retry_after = limited.and_then(|l| l.1);
     let refusal = limited.map(|l| l.0).or(refusal);
     let integration = matched
@@ -445,11 +454,14 @@ fn note_gateway_response(req: &Request<'_>, gr: GatewayResponse, total: usize, h
 
 /// The limits of a routed request (see `limit::plan`): `None` to go on, or
 /// the gateway response and, for a throttle, its `Retry-After` seconds.
+/// The API key is `X-API-Key`, else the `usageIdentifierKey` the route's
+/// Lambda authorizer returned (API Gateway's AUTHORIZER key source).
 fn admit(
     ex: &Exchange,
     m: Matched,
     head: &RequestHead,
     rd: &[u8],
+    identity: Option<&crate::auth::Identity>,
 ) -> Option<(GatewayResponse, Option<u32>)> {
     let route = &ex.active.gw().apis[m.api].deployments[m.deployment].routes[m.route];
     let api_key = || {
@@ -457,6 +469,11 @@ fn admit(
             .iter()
             .find(|(n, _)| n.get(rd).eq_ignore_ascii_case(b"x-api-key"))
             .map(|(_, v)| v.get(rd))
+            .or_else(|| {
+                identity
+                    .and_then(|i| i.usage_identifier_key.as_deref())
+                    .map(str::as_bytes)
+            })
     };
     let limiting = &ex.active.limiting;
     match limiting.check(&m, route.api_key_required, api_key, crate::limit::now_ns) {

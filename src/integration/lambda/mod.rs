@@ -550,7 +550,8 @@ fn write_response(
     let rest = req.protocol == Protocol::Rest;
     let mut has_type = false;
     for (n, v) in &r.headers {
-        if dropped(n) {
+        if dropped(n) || (req.replaces_cors && crate::pipeline::cors::is_cors_header(n.as_bytes()))
+        {
             continue;
         }
         if !rest && n.eq_ignore_ascii_case("date") {

@@ -391,3 +391,36 @@ fn iam_caller_identity_variables() {
         "arn:aws:iam::123456789012:user/alice arn:aws:iam::123456789012:user/alice arn:aws:iam::123456789012:user/alice AKIAALICE0EXAMPLE0 123456789012 c6af9ac6-7b61-11e6-9a41-93e8deadbeef\n"
     );
 }
+
+#[test]
+fn authorizer_variables_come_from_the_identity() {
+    let t = trace();
+    let id = crate::auth::Identity {
+        kind: crate::auth::IdentityKind::Jwt,
+        principal_id: Some("user-1".into()),
+        claims: vec![
+            ("email".into(), "\"a@example.com\"".into()),
+            ("n".into(), "7".into()),
+            ("cognito:groups".into(), "\"admins\"".into()),
+        ],
+        ..Default::default()
+    };
+    let mut r = record(&t);
+    r.authorizer = Some(&id);
+    let spec = r#"{"id":"$context.requestId","p":"$context.authorizer.principalId","e":"$context.authorizer.claims.email","j":"$context.authorizer.jwt.claims.email","n":$context.authorizer.claims.n,"g":"$context.authorizer.claims.cognito:groups","x":"$context.authorizer.claims.none","err":"$context.authorizer.error"}"#;
+    let line = render(spec, &r);
+    let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+    assert_eq!(v["p"], "user-1");
+    assert_eq!(v["e"], "a@example.com");
+    assert_eq!(v["j"], "a@example.com");
+    assert_eq!(v["n"], 7);
+    assert_eq!(v["g"], "admins");
+    assert_eq!(v["x"], "-");
+    assert_eq!(v["err"], "-");
+    r.authorizer = None;
+    r.authorizer_error = Some("the token has expired");
+    let v: serde_json::Value = serde_json::from_str(render(spec, &r).trim_end()).unwrap();
+    assert_eq!(v["err"], "the token has expired");
+    assert_eq!(v["p"], "-");
+    assert_eq!(v["n"], serde_json::Value::Null);
+}
