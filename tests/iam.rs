@@ -734,3 +734,72 @@ fn expect_continue_is_answered_once_before_the_body_is_hashed() {
     assert!(!text.contains("100 Continue"), "{text}");
     assert_eq!(s.backend.last().body, body.as_bytes());
 }
+
+#[test]
+fn a_policy_allowing_invalidate_cache_may_refresh_the_cache() {
+    use std::sync::atomic::Ordering;
+    let backend = Backend::echo();
+    // One worker: the response cache is per worker.
+    let gw = Gateway::start_with(
+        &format!(
+            r#"
+listeners: [{{name: main, address: 127.0.0.1:0}}]
+iam:
+  access_keys:
+    - id: {ALICE}
+      secret: "{ALICE_SECRET}"
+      policy: {{Statement: {{Effect: Allow, Action: "execute-api:*", Resource: "*"}}}}
+    - id: {BOB}
+      secret: bob
+      policy: {{Statement: {{Effect: Allow, Action: execute-api:Invoke, Resource: "*"}}}}
+apis:
+  - name: shop
+    protocol: rest
+    stages:
+      - name: prod
+        cache: {{capacity_bytes: 1000000, require_authorization_for_cache_control: true, unauthorized_cache_control_header_strategy: FAIL_WITH_403}}
+    routes:
+      - {{route: GET /c, authorization: aws_iam, integration: {{type: http_proxy, uri: "http://{b}/c"}}}}
+"#,
+            b = backend.addr
+        ),
+        &["--workers", "1"],
+    );
+    let addr = gw.addr();
+    let origin = || backend.requests.load(Ordering::SeqCst);
+    let plain = sign(
+        addr,
+        &Spec {
+            target: "/prod/c",
+            ..Spec::default()
+        },
+    );
+    assert_eq!(send(addr, &plain).status, 200);
+    assert_eq!(send(addr, &plain).status, 200);
+    assert_eq!(origin(), 1, "the second was served from the cache");
+    // Bob may invoke, not invalidate.
+    let bob = sign(
+        addr,
+        &Spec {
+            target: "/prod/c",
+            key: BOB,
+            secret: "bob",
+            headers: &[("Cache-Control", "max-age=0")],
+            ..Spec::default()
+        },
+    );
+    let resp = send(addr, &bob);
+    assert_eq!(resp.status, 403, "{}", resp.text());
+    assert_eq!(origin(), 1);
+    // Alice's policy allows execute-api:InvalidateCache: the entry is refreshed.
+    let alice = sign(
+        addr,
+        &Spec {
+            target: "/prod/c",
+            headers: &[("Cache-Control", "max-age=0")],
+            ..Spec::default()
+        },
+    );
+    assert_eq!(send(addr, &alice).status, 200);
+    assert_eq!(origin(), 2);
+}
