@@ -127,6 +127,20 @@ impl VerifyError {
         }
     }
 
+    /// The message without the request's particulars (for logs).
+    pub fn summary(&self) -> &'static str {
+        match self {
+            VerifyError::Missing => "Missing Authentication Token",
+            VerifyError::Incomplete(_) => "The request signature is incomplete or malformed",
+            VerifyError::Invalid(_) => {
+                "The request signature is invalid (date out of the window, credential scope or signed headers)"
+            }
+            VerifyError::UnknownKey => "The security token included in the request is invalid.",
+            VerifyError::Mismatch { .. } => BAD_SIGNATURE,
+            VerifyError::SecurityToken => "The security token included in the request is invalid",
+        }
+    }
+
     /// The `message` API Gateway answers with.
     pub fn message(&self) -> Cow<'_, str> {
         match self {

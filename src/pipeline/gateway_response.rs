@@ -448,6 +448,9 @@ pub struct Detail {
     pub error_type: &'static str,
     /// The body's key is `Message` (as IAM's denials write it), not `message`.
     pub capital: bool,
+    /// What `$context.error.message` logs (the message without the
+    /// request's particulars).
+    pub summary: &'static str,
 }
 
 impl GatewayResponse {
@@ -858,6 +861,7 @@ mod tests {
             message: "line one\n'quoted' \"x\"".into(),
             error_type: "InvalidSignatureException",
             capital: false,
+            summary: "bad signature",
         };
         let mut out = Vec::new();
         let (status, len) = GatewayResponse::InvalidSignature.write_detail(&mut out, &c, false, &d);
@@ -875,6 +879,7 @@ mod tests {
             message: "User: x is not authorized".into(),
             error_type: "AccessDeniedException",
             capital: true,
+            summary: "denied",
         };
         let mut out = Vec::new();
         GatewayResponse::AccessDenied.write_detail(&mut out, &c, false, &d);

@@ -162,6 +162,7 @@ fn refusal(protocol: Protocol, e: &VerifyError) -> Refused {
         message: e.message().into_owned(),
         error_type: e.error_type(),
         capital: false,
+        summary: e.summary(),
     };
     refuse(protocol, GatewayResponse::InvalidSignature, detail)
 }
@@ -280,6 +281,7 @@ pub async fn authorize<S: AsyncReadRent + AsyncWriteRent>(
         ),
         error_type: "AccessDeniedException",
         capital: true,
+        summary: "User is not authorized to perform: execute-api:Invoke on the resource",
     };
     Err(refuse(protocol, GatewayResponse::AccessDenied, detail))
 }

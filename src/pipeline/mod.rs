@@ -413,9 +413,7 @@ async fn respond(
                 let body = if head_only { 0 } else { body };
                 let total = bufs.wr.len() - start;
                 req.facts.responded(status, total - body, body as u64);
-                req.facts
-                    .error
-                    .set(Some((gr.parts(req.protocol).1, gr.response_type())));
+                req.facts.error.set(Some((d.summary, gr.response_type())));
             } else {
                 let c = req.common(keep);
                 match (req.retry_after, &req.www_authenticate) {
