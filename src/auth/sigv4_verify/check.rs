@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::{
-    ALGORITHM, Headers, Incoming, MAX_EXPIRES_SECS, MAX_SKEW_SECS, SERVICE, Signed, VerifyError,
+    ALGORITHM, Headers, Incoming, MAX_CREDENTIAL_LEN, MAX_EXPIRES_SECS, MAX_SIGNED_HEADERS_LEN,
+    MAX_SKEW_SECS, SERVICE, Signed, VerifyError,
 };
 use crate::auth::sigv4::{self, AmzDate};
 
@@ -214,8 +215,8 @@ pub(super) fn check_scoped<H: Headers + ?Sized>(
                 return Err(VerifyError::Incomplete(msg));
             }
             algorithm = Small::<64>::raw(alg);
-            credential = Small::<256>::raw(cred.unwrap_or_default());
-            signed_headers = Small::<1024>::raw(sh.unwrap_or_default());
+            credential = Small::<MAX_CREDENTIAL_LEN>::raw(cred.unwrap_or_default());
+            signed_headers = Small::<MAX_SIGNED_HEADERS_LEN>::raw(sh.unwrap_or_default());
             signature = Small::<128>::raw(sig.unwrap_or_default());
             date = match amz_date {
                 Some(d) => DateText::Amz(trim(d)),
@@ -244,8 +245,8 @@ pub(super) fn check_scoped<H: Headers + ?Sized>(
             }
             let get = |n: &str| query_param(q, n.as_bytes()).unwrap_or_default();
             algorithm = Small::<64>::decoded(get("X-Amz-Algorithm"));
-            credential = Small::<256>::decoded(get("X-Amz-Credential"));
-            signed_headers = Small::<1024>::decoded(get("X-Amz-SignedHeaders"));
+            credential = Small::<MAX_CREDENTIAL_LEN>::decoded(get("X-Amz-Credential"));
+            signed_headers = Small::<MAX_SIGNED_HEADERS_LEN>::decoded(get("X-Amz-SignedHeaders"));
             signature = Small::<128>::decoded(get("X-Amz-Signature"));
             date = DateText::Query(get("X-Amz-Date"));
             token |= query_param(q, b"X-Amz-Security-Token").is_some();

@@ -32,6 +32,11 @@
 //! refuses a token it did not issue: the gateway issues none, and accepting
 //! one would let a session's signature pass as the long-term key's.
 //!
+//! Limits (tollgate's, refused with `IncompleteSignatureException`): a
+//! `Credential` up to [`MAX_CREDENTIAL_LEN`] bytes, a `SignedHeaders` list
+//! up to [`MAX_SIGNED_HEADERS_LEN`], [`sigv4::MAX_QUERY_PARAMS`] query
+//! parameters: the parts are copied onto the stack, not allocated.
+//!
 //! Errors carry API Gateway's (Coral's) wording and order of checks; see
 //! [`VerifyError`]. Nothing is allocated on the way to `Ok`; an error
 //! allocates its message.
@@ -59,6 +64,12 @@ pub const SERVICE: &str = "execute-api";
 pub const MAX_SKEW_SECS: u64 = 300;
 /// The longest `X-Amz-Expires` a presigned request may carry (7 days).
 pub const MAX_EXPIRES_SECS: u64 = 604_800;
+/// The longest `Credential` (`keyid/date/region/service/aws4_request`)
+/// taken; longer ones are refused (`IncompleteSignatureException`).
+pub const MAX_CREDENTIAL_LEN: usize = 256;
+/// The longest `SignedHeaders` list taken (about 60 typical header names);
+/// longer ones are refused (`IncompleteSignatureException`).
+pub const MAX_SIGNED_HEADERS_LEN: usize = 2048;
 
 const BAD_SIGNATURE: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
@@ -181,11 +192,11 @@ impl std::error::Error for VerifyError {}
 pub struct Signed {
     presigned: bool,
     /// `keyid/date/region/service/aws4_request`, decoded.
-    credential: Small<256>,
+    credential: Small<MAX_CREDENTIAL_LEN>,
     key_id_len: usize,
     region_range: (usize, usize),
     service_range: (usize, usize),
-    signed_headers: Small<1024>,
+    signed_headers: Small<MAX_SIGNED_HEADERS_LEN>,
     signature: Small<128>,
     date: AmzDate,
     security_token: bool,

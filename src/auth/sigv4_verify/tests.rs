@@ -605,3 +605,12 @@ fn http_dates() {
     assert_eq!(AmzDate::parse(b"20150830T123600"), None);
     assert_eq!(AmzDate::parse(b"20151330T123600Z"), None);
 }
+
+#[test]
+fn parts_past_the_limits_are_refused_not_truncated() {
+    let names = vec!["x-a"; MAX_SIGNED_HEADERS_LEN / 4 + 1].join(";");
+    let a = authz(&format!("host;{names}"), VANILLA_SIG);
+    let err = run("GET", "/", "", &vanilla_headers(&a), "", NOW).unwrap_err();
+    assert_eq!(err.message(), "Authorization parts are too long.");
+    assert_eq!(err.error_type(), "IncompleteSignatureException");
+}
