@@ -851,3 +851,61 @@ apis:
     );
     assert_eq!(send(addr, &r).status, 200);
 }
+
+#[test]
+fn the_caller_reaches_lambda_events() {
+    use common::Reply;
+    let fs = Backend::start(|_| Reply::Full {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: br#"{"statusCode":200,"body":"ok"}"#.to_vec(),
+    });
+    let gw = Gateway::start(&format!(
+        r#"
+listeners: [{{name: main, address: 127.0.0.1:0}}]
+iam:
+  access_keys:
+    - {{id: {ALICE}, secret: "{ALICE_SECRET}", principal: {ALICE_ARN}, policy: {{Statement: {{Effect: Allow, Action: "*", Resource: "*"}}}}}}
+apis:
+  - name: shop
+    protocol: rest
+    stages: [prod]
+    routes:
+      - {{route: GET /fn, authorization: aws_iam, integration: {{type: lambda, uri: "http://{f}", function: f}}}}
+  - name: h
+    stages: [hs]
+    routes:
+      - {{route: GET /fn, authorization: aws_iam, integration: {{type: lambda, uri: "http://{f}", function: f}}}}
+"#,
+        f = fs.addr
+    ));
+    let addr = gw.addr();
+    let event = || -> Value { serde_json::from_slice(&fs.last().body).unwrap() };
+    // REST, payload 1.0: requestContext.identity.
+    let r = sign(
+        addr,
+        &Spec {
+            target: "/prod/fn",
+            ..Spec::default()
+        },
+    );
+    assert_eq!(send(addr, &r).status, 200);
+    let id = event()["requestContext"]["identity"].clone();
+    assert_eq!(id["userArn"], ALICE_ARN);
+    assert_eq!(id["caller"], ALICE_ARN);
+    assert_eq!(id["accessKey"], ALICE);
+    assert_eq!(id["accountId"], "123456789012");
+    // HTTP API, payload 2.0: requestContext.authorizer.iam.
+    let r = sign(
+        addr,
+        &Spec {
+            target: "/hs/fn",
+            ..Spec::default()
+        },
+    );
+    assert_eq!(send(addr, &r).status, 200);
+    let iam = event()["requestContext"]["authorizer"]["iam"].clone();
+    assert_eq!(iam["userArn"], ALICE_ARN);
+    assert_eq!(iam["accessKey"], ALICE);
+    assert_eq!(iam["accountId"], "123456789012");
+}
