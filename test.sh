@@ -11,6 +11,8 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 # tests/quota_redis.rs starts its own redis-server (two gateways share quotas).
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# tests/authorizers.rs and tests/alloc_auth.rs make signing keys with `openssl genpkey`.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -6,7 +6,8 @@
 //! and http-api-lambda-authorizer):
 //! * TOKEN: `{"type":"TOKEN","authorizationToken":…,"methodArn":…}`;
 //! * REQUEST 1.0: the Lambda proxy event of payload format 1.0 with
-//!   `"type":"REQUEST"` and `"methodArn"` first;
+//!   `"type":"REQUEST"` and `"methodArn"` first (HTTP APIs add
+//!   `identitySource` and `authorizationToken`: the values joined by `,`);
 //! * REQUEST 2.0: the 2.0 proxy event with `"type":"REQUEST"`,
 //!   `"routeArn"` and `"identitySource"` (the identity values, in order).
 //!
@@ -123,6 +124,7 @@ pub fn make_request_event(
     out: &mut Vec<u8>,
     start: usize,
     v2: bool,
+    http_api: bool,
     arn: &str,
     identity: &[&[u8]],
 ) {
@@ -143,6 +145,15 @@ pub fn make_request_event(
         prefix.extend_from_slice(b"\"methodArn\":");
         json::string(&mut prefix, arn.as_bytes());
         prefix.push(b',');
+        if http_api {
+            // HTTP APIs' 1.0 events: the values joined with commas, twice.
+            let joined = identity.join(&b","[..]);
+            prefix.extend_from_slice(b"\"identitySource\":");
+            json::string(&mut prefix, &joined);
+            prefix.extend_from_slice(b",\"authorizationToken\":");
+            json::string(&mut prefix, &joined);
+            prefix.push(b',');
+        }
     }
     let at = start + 1;
     out.splice(at..at, prefix);
@@ -198,11 +209,22 @@ mod tests {
         assert_eq!(v["methodArn"], ARN);
 
         let mut out = b"xx{\"version\":\"2.0\"}".to_vec();
-        make_request_event(&mut out, 2, true, ARN, &[b"a", b"b\"c"]);
+        make_request_event(&mut out, 2, true, true, ARN, &[b"a", b"b\"c"]);
         let v: serde_json::Value = serde_json::from_slice(&out[2..]).unwrap();
         assert_eq!(v["type"], "REQUEST");
         assert_eq!(v["routeArn"], ARN);
         assert_eq!(v["identitySource"], serde_json::json!(["a", "b\"c"]));
         assert_eq!(v["version"], "2.0");
+
+        let mut out = b"{\"version\":\"1.0\"}".to_vec();
+        make_request_event(&mut out, 0, false, true, ARN, &[b"a", b"b"]);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["methodArn"], ARN);
+        assert_eq!(v["identitySource"], "a,b");
+        assert_eq!(v["authorizationToken"], "a,b");
+        let mut out = b"{\"resource\":\"/\"}".to_vec();
+        make_request_event(&mut out, 0, false, false, ARN, &[b"a"]);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(v.get("identitySource").is_none());
     }
 }

@@ -132,6 +132,36 @@ pub struct CoreAuth {
     pub key: RefCell<Vec<u8>>,
     /// Scratch for method ARNs.
     pub arn: RefCell<String>,
+    /// TOKEN authorizers' `identity_validation_expression`, compiled:
+    /// `[api][authorizer]`.
+    pub validations: Vec<Vec<Option<regex_lite::Regex>>>,
+}
+
+impl CoreAuth {
+    /// This worker's part for configuration `gw`, sharing `jwks`.
+    pub fn build(gw: &crate::config::Gateway, jwks: Arc<jwks::JwksStore>) -> CoreAuth {
+        let validations = gw
+            .apis
+            .iter()
+            .map(|api| {
+                api.authorizers
+                    .iter()
+                    .map(|a| match &a.kind {
+                        crate::config::AuthorizerKind::Lambda(l) => l
+                            .identity_validation_expression
+                            .as_deref()
+                            .and_then(|e| crate::config::validation_regex(e).ok()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        CoreAuth {
+            jwks,
+            validations,
+            ..CoreAuth::default()
+        }
+    }
 }
 
 /// The region method ARNs name: `AWS_REGION`, `AWS_DEFAULT_REGION`, else `us-east-1`.

@@ -44,6 +44,12 @@ pub(crate) struct RawAuthorizer {
     /// "authorizer caching per route").
     pub cache_by_route: Option<S<bool>>,
     pub timeout_ms: Option<S<u64>>,
+    /// With `function`: sign Invoke requests (as a lambda integration's).
+    pub credentials: Option<S<super::model::RawCredentials>>,
+    pub region: Option<S<String>>,
+    /// TOKEN: a regular expression the whole token must match, else 401
+    /// without a call (API Gateway's identityValidationExpression).
+    pub identity_validation_expression: Option<S<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -138,6 +144,11 @@ pub struct LambdaAuthorizer {
     pub cache_by_route: bool,
     /// Default 10 s (API Gateway's); beyond → 500.
     pub timeout: Duration,
+    /// A function's Invoke requests are SigV4-signed (service `lambda`).
+    pub signing: Option<super::LambdaSigning>,
+    /// TOKEN: the token must match this whole (checked at load; compiled
+    /// per worker, see `auth::CoreAuth`).
+    pub identity_validation_expression: Option<String>,
 }
 
 /// Where an identity value is read.
@@ -402,6 +413,17 @@ fn resolve_authorizer(
                 raw.cache_by_route.as_ref().map(|s| &s.referenced),
             ),
             ("timeout_ms", raw.timeout_ms.as_ref().map(|s| &s.referenced)),
+            (
+                "credentials",
+                raw.credentials.as_ref().map(|s| &s.referenced),
+            ),
+            ("region", raw.region.as_ref().map(|s| &s.referenced)),
+            (
+                "identity_validation_expression",
+                raw.identity_validation_expression
+                    .as_ref()
+                    .map(|s| &s.referenced),
+            ),
         ] {
             refuse(at, f, errors);
         }
@@ -492,6 +514,25 @@ fn resolve_authorizer(
         refuse(at, f, errors);
     }
     let token = kind == RawAuthorizerType::Token;
+    if !token {
+        refuse(
+            raw.identity_validation_expression
+                .as_ref()
+                .map(|s| &s.referenced),
+            "identity_validation_expression",
+            errors,
+        );
+    }
+    let validation =
+        raw.identity_validation_expression.as_ref().and_then(|e| {
+            match validation_regex(&e.value) {
+                Ok(_) => Some(e.value.clone()),
+                Err(m) => {
+                    errors.at(&e.referenced, m);
+                    None
+                }
+            }
+        });
     if token {
         if raw.identity_source.is_none() {
             sources.push(IdentitySource::Header("authorization".into()));
@@ -591,6 +632,24 @@ fn resolve_authorizer(
             })
             .collect::<Option<String>>()
     };
+    if raw.function.is_none() {
+        for (f, at) in [
+            (
+                "credentials",
+                raw.credentials.as_ref().map(|s| &s.referenced),
+            ),
+            ("region", raw.region.as_ref().map(|s| &s.referenced)),
+        ] {
+            if let Some(at) = at {
+                errors.at(
+                    at,
+                    format!("`{f}` signs Invoke requests: it needs `function`"),
+                );
+            }
+        }
+    }
+    let signing =
+        super::lambda::resolve_signing(raw.credentials.as_ref(), raw.region.as_ref(), errors);
     let (path, function) = match &raw.function {
         Some(f) => {
             if template.is_some() {
@@ -632,8 +691,16 @@ fn resolve_authorizer(
             ttl: Duration::from_secs(ttl),
             cache_by_route: raw.cache_by_route.as_ref().is_some_and(|c| c.value),
             timeout: Duration::from_millis(timeout),
+            signing,
+            identity_validation_expression: validation,
         }),
     })
+}
+
+/// The regular expression a TOKEN authorizer's token must match whole.
+pub fn validation_regex(expr: &str) -> Result<regex_lite::Regex, String> {
+    regex_lite::Regex::new(&format!("^(?:{expr})$"))
+        .map_err(|e| format!("`identity_validation_expression` is not a regular expression: {e}"))
 }
 
 fn resolve_cors(raw: &S<RawCors>, protocol: Protocol, errors: &mut Errors) -> Cors {
@@ -764,6 +831,7 @@ mod tests {
       r: {type: request, uri: "http://127.0.0.1:9/", payload_format_version: "2.0", identity_source: []}
       t: {type: token, uri: "http://127.0.0.1:9/", identity_source: ["$request.querystring.q"]}
       j: {type: jwt, issuer: i, audience: [x], jwks_uri: "https://idp.example/jwks"}
+      t2: {type: token, uri: "http://127.0.0.1:9/", identity_validation_expression: "("}
     routes: []
 "#,
         )
@@ -776,6 +844,7 @@ mod tests {
             "caching a result needs an `identity_source`",
             "a token authorizer reads one header",
             "https JWKS URIs are not supported yet",
+            "`identity_validation_expression` is not a regular expression",
         ] {
             assert!(text.iter().any(|t| t.contains(want)), "{want}: {text:?}");
         }

@@ -80,74 +80,7 @@ pub(crate) fn resolve_lambda(
             }
         },
     };
-    let signing = i.credentials.as_ref().and_then(|c| {
-        let credentials = match &c.value {
-            RawCredentials::Named(n) if n == "env" => LambdaCredentials::Env,
-            RawCredentials::Named(n) => {
-                errors.at(
-                    &c.referenced,
-                    format!(
-                        "`credentials: {n}`: write `env` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or a mapping with access_key_id and secret_access_key"
-                    ),
-                );
-                return None;
-            }
-            RawCredentials::Static(s) => {
-                for (field, v) in [
-                    ("access_key_id", Some(&s.access_key_id)),
-                    ("secret_access_key", Some(&s.secret_access_key)),
-                    ("session_token", s.session_token.as_ref()),
-                ] {
-                    if let Some(v) = v
-                        && (v.value.is_empty()
-                            || v.value.bytes().any(|b| b <= b' ' || b == 0x7f))
-                    {
-                        errors.at(
-                            &v.referenced,
-                            format!("`{field}` must be non-empty, without spaces or control characters"),
-                        );
-                    }
-                }
-                LambdaCredentials::Static {
-                    access_key_id: s.access_key_id.value.clone(),
-                    secret_access_key: s.secret_access_key.value.clone(),
-                    session_token: s.session_token.as_ref().map(|t| t.value.clone()),
-                }
-            }
-        };
-        let region = match &i.region {
-            Some(r) => {
-                let ok = !r.value.is_empty()
-                    && r
-                        .value
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-                if !ok {
-                    errors.at(
-                        &r.referenced,
-                        format!("`{}` is not a region name like us-east-1", r.value),
-                    );
-                }
-                r.value.clone()
-            }
-            None => ["AWS_REGION", "AWS_DEFAULT_REGION"]
-                .iter()
-                .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
-                .unwrap_or_else(|| "us-east-1".to_owned()),
-        };
-        Some(LambdaSigning {
-            region,
-            credentials,
-        })
-    });
-    if i.credentials.is_none()
-        && let Some(r) = &i.region
-    {
-        errors.at(
-            &r.referenced,
-            "`region` is used for signing: add `credentials` (or leave `region` out)",
-        );
-    }
+    let signing = resolve_signing(i.credentials.as_ref(), i.region.as_ref(), errors);
 
     let function_name = match vars.apply(&function.value) {
         Ok(Some(t)) => t.into_owned(),
@@ -190,6 +123,84 @@ pub(crate) fn resolve_lambda(
         route_key,
         resource,
     })
+}
+
+/// `credentials` and `region` (a lambda integration's or a function
+/// authorizer's) into how Invoke requests are signed.
+pub(crate) fn resolve_signing(
+    credentials: Option<&S<RawCredentials>>,
+    region: Option<&S<String>>,
+    errors: &mut Errors,
+) -> Option<LambdaSigning> {
+    let signing = credentials.and_then(|c| {
+        let credentials = match &c.value {
+            RawCredentials::Named(n) if n == "env" => LambdaCredentials::Env,
+            RawCredentials::Named(n) => {
+                errors.at(
+                    &c.referenced,
+                    format!(
+                        "`credentials: {n}`: write `env` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or a mapping with access_key_id and secret_access_key"
+                    ),
+                );
+                return None;
+            }
+            RawCredentials::Static(s) => {
+                for (field, v) in [
+                    ("access_key_id", Some(&s.access_key_id)),
+                    ("secret_access_key", Some(&s.secret_access_key)),
+                    ("session_token", s.session_token.as_ref()),
+                ] {
+                    if let Some(v) = v
+                        && (v.value.is_empty()
+                            || v.value.bytes().any(|b| b <= b' ' || b == 0x7f))
+                    {
+                        errors.at(
+                            &v.referenced,
+                            format!("`{field}` must be non-empty, without spaces or control characters"),
+                        );
+                    }
+                }
+                LambdaCredentials::Static {
+                    access_key_id: s.access_key_id.value.clone(),
+                    secret_access_key: s.secret_access_key.value.clone(),
+                    session_token: s.session_token.as_ref().map(|t| t.value.clone()),
+                }
+            }
+        };
+        let region = match region {
+            Some(r) => {
+                let ok = !r.value.is_empty()
+                    && r
+                        .value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                if !ok {
+                    errors.at(
+                        &r.referenced,
+                        format!("`{}` is not a region name like us-east-1", r.value),
+                    );
+                }
+                r.value.clone()
+            }
+            None => ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
+                .unwrap_or_else(|| "us-east-1".to_owned()),
+        };
+        Some(LambdaSigning {
+            region,
+            credentials,
+        })
+    });
+    if credentials.is_none()
+        && let Some(r) = region
+    {
+        errors.at(
+            &r.referenced,
+            "`region` is used for signing: add `credentials` (or leave `region` out)",
+        );
+    }
+    signing
 }
 
 #[cfg(test)]

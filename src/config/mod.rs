@@ -283,7 +283,7 @@ pub use crate::limit::period::Period;
 pub use crate::proto::http1::Method;
 pub use authorizers::{
     Authorizer, AuthorizerKind, CONTEXT_SOURCES, Cors, IdentitySource, JwksSource, JwtAuthorizer,
-    LambdaAuthorizer,
+    LambdaAuthorizer, validation_regex,
 };
 pub use caching::{CacheKeyParameter, CacheSettings, RouteCache, UnauthorizedCacheControl};
 

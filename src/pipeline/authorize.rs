@@ -40,7 +40,7 @@ use crate::config::{
     Authorizer, AuthorizerKind, IdentitySource, JwtAuthorizer, LambdaAuthorizer, PayloadFormat,
     Protocol, Route,
 };
-use crate::integration::lambda::{ACCOUNT_ID, event, read_answer};
+use crate::integration::lambda::{ACCOUNT_ID, event, invoke_head, read_answer};
 use crate::pipeline::gateway_response::GatewayResponse;
 use crate::pipeline::{Exchange, Request};
 use crate::proto::http1::{Framing, Method};
@@ -97,7 +97,7 @@ pub async fn authorize(
     };
     let authorizer = &api.authorizers[ai];
     match &authorizer.kind {
-        AuthorizerKind::Jwt(j) => authorize_jwt(core, ex, bufs, m, ai, authorizer, j, route),
+        AuthorizerKind::Jwt(j) => authorize_jwt(core, ex, bufs, req, m, ai, authorizer, j, route),
         AuthorizerKind::Lambda(l) => {
             authorize_lambda(core, ex, stream, bufs, req, m, ai, authorizer, l, route).await
         }
@@ -206,6 +206,7 @@ fn authorize_jwt(
     core: &Core,
     ex: &Exchange,
     bufs: &Bufs,
+    req: &Request<'_>,
     m: Matched,
     ai: usize,
     authorizer: &Authorizer,
@@ -213,11 +214,16 @@ fn authorize_jwt(
     route: &Route,
 ) -> Authorized {
     let auth = &ex.active.auth;
-    let rd = &bufs.rd[..];
-    let token = match &authorizer.identity_sources[0] {
-        IdentitySource::Header(name) => bufs.head.header(rd, name.as_bytes()),
-        _ => None,
-    }
+    let mut ip = [0u8; 48];
+    let token = source_value(
+        &authorizer.identity_sources[0],
+        ex,
+        bufs,
+        req,
+        m,
+        route,
+        &mut ip,
+    )
     .map(bearer)
     .filter(|t| !t.is_empty());
     let Some(token) = token else {
@@ -321,6 +327,15 @@ async fn authorize_lambda(
                     "an identity source is missing",
                 ));
             };
+            if cfg.token
+                && let Some(Some(re)) = auth.validations.get(m.api).and_then(|a| a.get(ai))
+                && !std::str::from_utf8(v).is_ok_and(|t| re.is_match(t))
+            {
+                return Err(Denied::new(
+                    GatewayResponse::Unauthorized,
+                    "the token does not match the identity validation expression",
+                ));
+            }
             key.extend_from_slice(&(v.len() as u32).to_le_bytes());
             let start = key.len();
             key.extend_from_slice(v);
@@ -484,19 +499,32 @@ async fn call(
             for (i, (a, b)) in ranges.iter().take(n).enumerate() {
                 values[i] = &key[*a..*b];
             }
-            lambda_authorizer::make_request_event(ur, 0, v2, &arn, &values[..n]);
+            let http_api = req.protocol == Protocol::Http;
+            lambda_authorizer::make_request_event(ur, 0, v2, http_api, &arn, &values[..n]);
         }
     }
-    // The request: head into `uw`, then the event.
+    // The request: head into `uw` (signed for a function with
+    // credentials, as the lambda integration signs), then the event.
     let uw = &mut bufs.uw;
     uw.clear();
-    uw.extend_from_slice(b"POST ");
-    uw.extend_from_slice(cfg.path.as_bytes());
-    uw.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-    uw.extend_from_slice(cfg.host_header.as_bytes());
-    uw.extend_from_slice(b"\r\nContent-Type: application/json\r\n");
-    crate::pipeline::response::content_length(uw, bufs.ur.len() as u64);
-    uw.extend_from_slice(b"\r\n");
+    let now_secs = core.wall.unix_ms(started) / 1000;
+    if invoke_head(
+        uw,
+        &cfg.path,
+        &cfg.host_header,
+        cfg.signing.as_ref(),
+        &bufs.ur,
+        now_secs,
+    )
+    .is_err()
+    {
+        bufs.ur.clear();
+        uw.clear();
+        return Err(Denied::new(
+            GatewayResponse::AuthorizerConfigurationError,
+            "no credentials to sign the authorizer's Invoke request",
+        ));
+    }
     uw.extend_from_slice(&bufs.ur);
     bufs.ur.clear();
 

@@ -106,10 +106,10 @@ impl Active {
             limiting: crate::limit::CoreLimits::none(),
             caches: crate::cache::stage::StageCaches::build(gw, previous.map(|p| &p.caches)),
             iam: crate::pipeline::iam::IamKeys::build(gw),
-            auth: crate::auth::CoreAuth {
-                jwks: previous.map(|p| p.auth.jwks.clone()).unwrap_or_default(),
-                ..Default::default()
-            },
+            auth: crate::auth::CoreAuth::build(
+                gw,
+                previous.map(|p| p.auth.jwks.clone()).unwrap_or_default(),
+            ),
             deployed,
         }
     }

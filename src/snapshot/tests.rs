@@ -528,8 +528,8 @@ apis:
     cors: {allow_origins: ["https://x.example"], allow_methods: [GET], expose_headers: [x-n], max_age: 60, allow_credentials: true}
     authorizers:
       users: {type: jwt, issuer: "https://i", audience: [x], jwks_uri: "http://127.0.0.1:9000/jwks"}
-      gate: {type: request, uri: "http://127.0.0.1:9002", function: gate, identity_source: ["$request.header.X-Token", "$context.stage"], result_ttl_seconds: 60, cache_by_route: true}
-      tok: {type: token, uri: "http://127.0.0.1:9002/t", timeout_ms: 2000}
+      gate: {type: request, uri: "http://127.0.0.1:9002", function: gate, credentials: env, region: us-west-2, identity_source: ["$request.header.X-Token", "$context.stage"], result_ttl_seconds: 60, cache_by_route: true}
+      tok: {type: token, uri: "http://127.0.0.1:9002/t", timeout_ms: 2000, identity_validation_expression: "Bearer .+"}
     routes:
       - {route: GET /me, authorizer: users, authorization_scopes: [read], integration: {type: mock}}
       - {route: GET /g, authorizer: gate, integration: {type: mock}}
@@ -547,7 +547,7 @@ domains:
 const PINNED: (u32, &str, &str) = (
     4,
     "7a120081b8b1a4637d0c1cd0807bd1fd",
-    "7e6fb80ee72306700baa51db7e8eaa1b",
+    "efff97b21348e3375fa31a052dae5982",
 );
 
 #[test]

@@ -46,7 +46,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use monoio::net::TcpStream;
 
 use crate::auth::sigv4;
-use crate::config::{Lambda, LambdaCredentials, PayloadFormat, Protocol, Stage};
+use crate::config::{Lambda, LambdaCredentials, LambdaSigning, PayloadFormat, Protocol, Stage};
 use crate::pipeline::gateway_response::GatewayResponse;
 use crate::pipeline::{Exchange, Request, respond_error, response as resp};
 use crate::proto::http1::{Framing, Method};
@@ -181,7 +181,14 @@ pub async fn invoke(
 
     // The Invoke request: head into `uw`, then the event.
     uw.clear();
-    if let Err(gr) = invoke_head(uw, l, ur, now_ms / 1000) {
+    if let Err(gr) = invoke_head(
+        uw,
+        &l.invoke_path,
+        &l.host_header,
+        l.signing.as_ref(),
+        ur,
+        now_ms / 1000,
+    ) {
         ur.clear();
         req.facts
             .integration_error
@@ -360,18 +367,21 @@ fn env_credentials() -> Option<&'static (String, String, Option<String>)> {
 }
 
 /// Write the Invoke request head for an event of `event.len()` bytes.
-fn invoke_head(
+/// (A function authorizer's Invoke requests are written here too.)
+pub(crate) fn invoke_head(
     uw: &mut Vec<u8>,
-    l: &Lambda,
+    invoke_path: &str,
+    host_header: &str,
+    signing: Option<&LambdaSigning>,
     event: &[u8],
     now_secs: u64,
 ) -> Result<(), GatewayResponse> {
     uw.extend_from_slice(b"POST ");
-    uw.extend_from_slice(l.invoke_path.as_bytes());
+    uw.extend_from_slice(invoke_path.as_bytes());
     uw.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-    uw.extend_from_slice(l.host_header.as_bytes());
+    uw.extend_from_slice(host_header.as_bytes());
     uw.extend_from_slice(b"\r\nContent-Type: application/json\r\n");
-    if let Some(signing) = &l.signing {
+    if let Some(signing) = signing {
         let (key_id, secret, token) = match &signing.credentials {
             LambdaCredentials::Static {
                 access_key_id,
@@ -397,7 +407,7 @@ fn invoke_head(
         };
         let date = sigv4::AmzDate::from_unix(now_secs);
         let hash = sigv4::payload_hash(event);
-        let host: (&str, &str) = ("host", &l.host_header);
+        let host: (&str, &str) = ("host", host_header);
         let amz_date: (&str, &str) = ("x-amz-date", date.as_str());
         let with_token;
         let without_token;
@@ -413,7 +423,7 @@ fn invoke_head(
         };
         let sreq = sigv4::Request {
             method: "POST",
-            path: l.invoke_path.as_bytes(),
+            path: invoke_path.as_bytes(),
             query: b"",
             headers: signed,
             payload_sha256: hash.as_str(),
