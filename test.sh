@@ -17,6 +17,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# tests/iam.rs signs requests with botocore's SigV4Auth (a signer tollgate did not write).
+if ! python3 -c 'import botocore' >/dev/null 2>&1; then
+  echo "test.sh: installing botocore"
+  python3 -m pip install --quiet botocore
+fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "test.sh: installing cargo-fuzz"
   cargo install cargo-fuzz --locked --quiet

@@ -2,3 +2,4 @@
 //! targets fuzz exactly the code the gateway runs.
 
 pub use tollgate::proto::http1;
+pub use tollgate::auth;

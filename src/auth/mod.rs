@@ -1,5 +1,6 @@
 //! Authentication and authorization. `sigv4`: AWS Signature Version 4
-//! signing; `policy`: IAM-like policy documents evaluated for
+//! signing, and `sigv4_verify` its verifying side (IAM authorization);
+//! `policy`: IAM-like policy documents evaluated for
 //! `execute-api:Invoke` against method ARNs (IAM access keys and Lambda
 //! authorizers' policy responses); `jwt` and `jwks`: JWT authorizers;
 //! `lambda_authorizer`: REQUEST and TOKEN authorizers' events and answers.
@@ -15,6 +16,7 @@ pub mod jwt;
 pub mod lambda_authorizer;
 pub mod policy;
 pub mod sigv4;
+pub mod sigv4_verify;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -84,6 +84,29 @@ impl AmzDate {
         AmzDate { text }
     }
 
+    /// Read an `X-Amz-Date` value (`YYYYMMDDTHHMMSSZ`, ISO 8601 basic
+    /// format, UTC): the date and its seconds since the Unix epoch.
+    pub fn parse(text: &[u8]) -> Option<(AmzDate, u64)> {
+        let t: &[u8; 16] = text.try_into().ok()?;
+        if t[8] != b'T' || t[15] != b'Z' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<u64> {
+            t[r].iter().try_fold(0u64, |acc, &b| {
+                b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
+            })
+        };
+        let secs = unix_from_civil(
+            num(0..4)?,
+            num(4..6)?,
+            num(6..8)?,
+            num(9..11)?,
+            num(11..13)?,
+            num(13..15)?,
+        )?;
+        Some((AmzDate { text: *t }, secs))
+    }
+
     /// `YYYYMMDDTHHMMSSZ`, the `X-Amz-Date` value.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits, `T` and `Z` are ever written.
@@ -101,6 +124,48 @@ fn put_digits(out: &mut [u8], mut v: u64) {
         *slot = b'0' + (v % 10) as u8;
         v /= 10;
     }
+}
+
+/// Seconds since the Unix epoch of a UTC civil time, or `None` when a field
+/// is out of range (a day past its month's end included) or before 1970.
+pub(crate) fn unix_from_civil(y: u64, m: u64, d: u64, hh: u64, mm: u64, ss: u64) -> Option<u64> {
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || d == 0
+        || hh > 23
+        || mm > 59
+        || ss > 60
+    {
+        return None;
+    }
+    let leap = y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400));
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if d > month_days[(m - 1) as usize] {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let (y, m) = (y as i64, m as i64);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as u64 * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 /// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
@@ -134,7 +199,7 @@ pub struct Request<'a> {
 }
 
 /// Where canonical text goes: a hash, or a buffer.
-trait Sink {
+pub(crate) trait Sink {
     fn put(&mut self, bytes: &[u8]);
 }
 
@@ -254,7 +319,7 @@ fn unhex(b: u8) -> Option<u8> {
 
 /// Percent-decoded bytes of `s` (an invalid `%` sequence stays as written).
 /// `plus_is_space` for query components (`application/x-www-form-urlencoded`).
-fn decoded(s: &[u8], plus_is_space: bool) -> impl Iterator<Item = u8> + '_ {
+pub(crate) fn decoded(s: &[u8], plus_is_space: bool) -> impl Iterator<Item = u8> + '_ {
     let mut i = 0;
     std::iter::from_fn(move || {
         let b = *s.get(i)?;
@@ -299,7 +364,7 @@ fn encoded_bytes(raw: &[u8]) -> impl Iterator<Item = u8> + '_ {
 }
 
 /// The path with `.`/`..` segments and empty segments removed, then encoded.
-fn canonical_uri(out: &mut impl Sink, path: &[u8]) {
+pub(crate) fn canonical_uri(out: &mut impl Sink, path: &[u8]) {
     if path.is_empty() {
         out.put(b"/");
         return;
@@ -348,12 +413,20 @@ fn split_ranges(path: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
 /// Header value with leading/trailing whitespace removed and inner runs of
 /// spaces collapsed to one.
 fn put_trimmed(out: &mut impl Sink, value: &str) {
+    put_trimmed_bytes(out, value.as_bytes());
+}
+
+/// [`put_trimmed`] for a value as raw bytes (as a request carries it).
+pub(crate) fn put_trimmed_bytes(out: &mut impl Sink, value: &[u8]) {
     let mut first = true;
-    for word in value.split([' ', '\t']).filter(|w| !w.is_empty()) {
+    for word in value
+        .split(|&b| b == b' ' || b == b'\t')
+        .filter(|w| !w.is_empty())
+    {
         if !first {
             out.put(b" ");
         }
-        out.put(word.as_bytes());
+        out.put(word);
         first = false;
     }
 }
@@ -402,23 +475,32 @@ fn put_signed_headers(out: &mut impl Sink, headers: &[(&str, &str)], idx: &[u8])
     }
 }
 
-fn write_canonical(out: &mut impl Sink, req: &Request<'_>) -> Result<(), SignError> {
-    let (idx, n) = sorted_names(req.headers)?;
-    let idx = &idx[..n];
+/// The canonical query string of `query` (as sent, without `?`): each
+/// parameter decoded and re-encoded, sorted by name then value, joined by
+/// `&`. Parameters whose raw name `skip` accepts are left out (a presigned
+/// request's `X-Amz-Signature`).
+pub(crate) fn write_query(
+    out: &mut impl Sink,
+    query: &[u8],
+    skip: impl Fn(&[u8]) -> bool,
+) -> Result<(), SignError> {
     // Query parameters, sorted by encoded name, then encoded value.
     let mut params = [(0u16, 0u16, 0u16); MAX_QUERY_PARAMS];
     let mut np = 0;
     let mut pos = 0usize;
-    for part in req.query.split(|&b| b == b'&') {
+    for part in query.split(|&b| b == b'&') {
         let start = pos;
         pos += part.len() + 1;
         if part.is_empty() {
             continue;
         }
+        let eq = part.iter().position(|&b| b == b'=').unwrap_or(part.len());
+        if skip(&part[..eq]) {
+            continue;
+        }
         if np == MAX_QUERY_PARAMS || pos > u16::MAX as usize {
             return Err(SignError::TooManyParams);
         }
-        let eq = part.iter().position(|&b| b == b'=').unwrap_or(part.len());
         params[np] = (
             start as u16,
             (start + eq) as u16,
@@ -426,7 +508,7 @@ fn write_canonical(out: &mut impl Sink, req: &Request<'_>) -> Result<(), SignErr
         );
         np += 1;
     }
-    let q = req.query;
+    let q = query;
     let key = |p: &(u16, u16, u16)| &q[p.0 as usize..p.1 as usize];
     let value = |p: &(u16, u16, u16)| &q[(p.1 as usize + 1).min(p.2 as usize)..p.2 as usize];
     params[..np].sort_unstable_by(|a, b| {
@@ -434,11 +516,6 @@ fn write_canonical(out: &mut impl Sink, req: &Request<'_>) -> Result<(), SignErr
             .cmp(encoded_bytes(key(b)))
             .then_with(|| encoded_bytes(value(a)).cmp(encoded_bytes(value(b))))
     });
-
-    out.put(req.method.as_bytes());
-    out.put(b"\n");
-    canonical_uri(out, req.path);
-    out.put(b"\n");
     for (i, p) in params[..np].iter().enumerate() {
         if i > 0 {
             out.put(b"&");
@@ -447,6 +524,17 @@ fn write_canonical(out: &mut impl Sink, req: &Request<'_>) -> Result<(), SignErr
         out.put(b"=");
         encode_component(out, value(p));
     }
+    Ok(())
+}
+
+fn write_canonical(out: &mut impl Sink, req: &Request<'_>) -> Result<(), SignError> {
+    let (idx, n) = sorted_names(req.headers)?;
+    let idx = &idx[..n];
+    out.put(req.method.as_bytes());
+    out.put(b"\n");
+    canonical_uri(out, req.path);
+    out.put(b"\n");
+    write_query(out, req.query, |_| false)?;
     out.put(b"\n");
     for &i in idx {
         let name = req.headers[i as usize].0;
@@ -484,7 +572,7 @@ fn put_scope(out: &mut impl Sink, date: &AmzDate, region: &str, service: &str) {
     out.put(b"/aws4_request");
 }
 
-fn write_string_to_sign(
+pub(crate) fn write_string_to_sign(
     out: &mut impl Sink,
     creq_hash: &HexDigest,
     date: &AmzDate,
@@ -519,6 +607,32 @@ pub fn string_to_sign(
     Ok(())
 }
 
+/// The signature (hex HMAC-SHA256 with `key`) of the string to sign for a
+/// canonical request's hash; the string to sign streams into the HMAC.
+pub(crate) fn sign(
+    key: &[u8; 32],
+    creq_hash: &HexDigest,
+    date: &AmzDate,
+    region: &str,
+    service: &str,
+) -> HexDigest {
+    let mut sts = Sha256::new();
+    let mut k = [0u8; 64];
+    k[..32].copy_from_slice(key);
+    let mut ipad = [0x36u8; 64];
+    let mut opad = [0x5cu8; 64];
+    for i in 0..64 {
+        ipad[i] ^= k[i];
+        opad[i] ^= k[i];
+    }
+    sts.update(ipad);
+    write_string_to_sign(&mut sts, creq_hash, date, region, service);
+    let mut outer = Sha256::new();
+    outer.update(opad);
+    outer.update(sts.finalize());
+    HexDigest::of(&outer.finalize().into())
+}
+
 /// Sign `req` and append the `Authorization` header's value to `out`:
 /// `AWS4-HMAC-SHA256 Credential=…/…/aws4_request, SignedHeaders=…, Signature=…`.
 /// `key` is [`signing_key`] for `date.date()`, `region` and `service`.
@@ -534,22 +648,7 @@ pub fn authorization(
     let mut h = Sha256::new();
     write_canonical(&mut h, req)?;
     let creq_hash = HexDigest::of(&h.finalize().into());
-    let mut sts = Sha256::new();
-    // HMAC over the string to sign: stream it through an inner hash.
-    let mut k = [0u8; 64];
-    k[..32].copy_from_slice(key);
-    let mut ipad = [0x36u8; 64];
-    let mut opad = [0x5cu8; 64];
-    for i in 0..64 {
-        ipad[i] ^= k[i];
-        opad[i] ^= k[i];
-    }
-    sts.update(ipad);
-    write_string_to_sign(&mut sts, &creq_hash, date, region, service);
-    let mut outer = Sha256::new();
-    outer.update(opad);
-    outer.update(sts.finalize());
-    let signature = HexDigest::of(&outer.finalize().into());
+    let signature = sign(key, &creq_hash, date, region, service);
 
     let (idx, n) = sorted_names(req.headers)?;
     out.extend_from_slice(b"AWS4-HMAC-SHA256 Credential=");

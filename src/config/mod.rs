@@ -86,6 +86,7 @@
 //!       - route: GET /pets/{id} # METHOD /path, or $default
 //!         authorizer: users     # optional: one of the API's authorizers
 //!         authorization_scopes: [pets:read]  # optional, JWT authorizers: one of these scopes
+//!         authorization: aws_iam  # optional: none (default) | aws_iam: SigV4 by one of `iam`'s keys
 //!         api_key_required: false   # true: a valid X-API-Key or 403; usage plans apply
 //!         integration:
 //!           type: mock          # a fixed response
@@ -143,6 +144,14 @@
 //! quota_store: file             # file (in state_dir) | redis://host:port[/db]: shared by
 //!                               # several gateway nodes
 //! reconcile_ms: 10              # 1..=10000: how often leases and quotas are reconciled
+//! iam:                          # optional: IAM (SigV4) authorization's access keys
+//!   region: us-east-1           # the credential scope's region (default us-east-1)
+//!   account_id: "123456789012"  # method ARNs' account (default 123456789012)
+//!   access_keys:
+//!     - id: AKIAALICE0EXAMPLE0  # 16..=128 letters and digits; unique
+//!       secret_env: ALICE_SECRET   # or `secret: …` (kept in snapshots)
+//!       principal: arn:aws:iam::123456789012:user/alice  # default …:user/{id}
+//!       policy: {Statement: [{Effect: Allow, Action: execute-api:Invoke, Resource: "arn:aws:execute-api:*:*:shop/*"}]}
 //! ```
 //!
 //! **Route keys.** `METHOD /path` or exactly `$default`. METHOD is `GET`,
@@ -282,6 +291,7 @@ mod authorizers;
 pub(crate) mod caching;
 mod domains;
 mod gateway_responses;
+pub(crate) mod iam;
 mod lambda;
 pub(crate) mod limits;
 mod model;
@@ -297,6 +307,7 @@ mod vars;
 #[cfg(test)]
 pub(crate) use gateway_responses::parse_template as parse_response_template;
 pub use gateway_responses::{GatewayResponseOverride, ResponseType, TemplatePiece};
+pub use iam::{AccessKey, Authorization, Iam, IamSecret};
 use resolve::Errors;
 use serde_saphyr::MessageFormatter;
 
@@ -334,6 +345,8 @@ pub struct Gateway {
     /// API keys, by the SHA-256 of their values (never the values).
     pub api_keys: Vec<ApiKey>,
     pub usage_plans: Vec<UsagePlan>,
+    /// IAM authorization's access keys (`None`: no `iam` section).
+    pub iam: Option<Iam>,
     /// Where quota counts and runtime API keys are kept.
     pub quota_state: QuotaState,
 }
@@ -551,6 +564,8 @@ pub struct Route {
     pub api_key_required: bool,
     /// Response cache settings (they apply when the stage has a cache).
     pub cache: RouteCache,
+    /// `aws_iam`: a SigV4 signature by one of `Gateway::iam`'s keys.
+    pub authorization: Authorization,
     /// Index into the API's `authorizers`: requests are authorized first.
     pub authorizer: Option<usize>,
     /// With a JWT authorizer: the token must carry one of these scopes.

@@ -41,6 +41,8 @@ pub(crate) struct RawGateway {
     pub state_dir: Option<S<String>>,
     pub quota_store: Option<S<String>>,
     pub reconcile_ms: Option<S<u64>>,
+    /// IAM authorization's access keys (see `iam`).
+    pub iam: Option<S<super::iam::RawIam>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,6 +228,8 @@ pub(crate) struct RawRoute {
     pub api_key_required: Option<S<bool>>,
     /// The route's response cache settings (see `caching`).
     pub cache: Option<S<super::caching::RawRouteCache>>,
+    /// `none` | `aws_iam` (see `iam`).
+    pub authorization: Option<S<super::iam::RawAuthorization>>,
     /// The name of one of the API's `authorizers` (see `authorizers`).
     pub authorizer: Option<S<String>>,
     /// Scopes a JWT must carry (any one of them).

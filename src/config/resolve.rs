@@ -189,7 +189,9 @@ pub(crate) fn resolve(raw: &RawGateway, errors: &mut Errors) -> Gateway {
     let domains = resolve_domains(&raw.domains, &apis, errors);
     let file = errors.file().to_owned();
     let keys_plans = super::limits::resolve(raw, &mut apis, &file, errors);
+    let iam = super::iam::resolve(raw, errors);
     Gateway {
+        iam,
         throttling: keys_plans.throttling,
         api_keys: keys_plans.api_keys,
         usage_plans: keys_plans.usage_plans,

@@ -148,6 +148,7 @@ pub(crate) fn resolve_routes(
                 integration,
                 api_key_required: raw.api_key_required.as_ref().is_some_and(|r| r.value),
                 cache: super::caching::route_cache(raw.cache.as_ref(), Some(key), errors),
+                authorization: super::iam::route_authorization(raw),
                 // Set by `authorizers::resolve_route_auth` once the API's authorizers are known.
                 authorizer: None,
                 authorization_scopes: Vec::new(),

@@ -388,6 +388,10 @@ fn deployment_id(routes: &[RawRoute]) -> String {
             // Only when set, so ids of deployments without it stay the same.
             h.field(b"api_key_required");
         }
+        if r.authorization.as_ref().map(|a| a.value) == Some(super::iam::RawAuthorization::AwsIam) {
+            // Only when set, so ids of deployments without it stay the same.
+            h.field(b"aws_iam");
+        }
         h.field(match i.pass_host.as_ref().map(|p| p.value) {
             None => b"",
             Some(false) => b"false",

@@ -100,6 +100,13 @@ pub enum Var {
     XrayTraceId,
     /// `traceparent` (tollgate's): the W3C traceparent sent upstream.
     Traceparent,
+    /// `identity.userArn`, `identity.caller`, `identity.user`: the IAM
+    /// caller's principal ARN (routes with `aws_iam`).
+    UserArn,
+    /// `identity.accessKey`: the IAM caller's access key id.
+    AccessKey,
+    /// `identity.accountId`: the IAM caller's account.
+    IdentityAccountId,
     /// A variable of a feature tollgate does not have (authorizers, IAM,
     /// WAF, …): always absent.
     Absent,
@@ -110,6 +117,11 @@ const VARS: &[(&str, Var)] = &[
     ("extendedRequestId", Var::ExtendedRequestId),
     ("identity.sourceIp", Var::SourceIp),
     ("identity.userAgent", Var::UserAgent),
+    ("identity.userArn", Var::UserArn),
+    ("identity.caller", Var::UserArn),
+    ("identity.user", Var::UserArn),
+    ("identity.accessKey", Var::AccessKey),
+    ("identity.accountId", Var::IdentityAccountId),
     ("httpMethod", Var::HttpMethod),
     ("resourcePath", Var::ResourcePath),
     ("routeKey", Var::RouteKey),
@@ -440,6 +452,9 @@ impl Format {
             },
             Var::ErrorResponseType => opt_text(out, r.error_response_type.map(str::as_bytes)),
             Var::ApiId => text(out, r.api_id.as_bytes()),
+            Var::UserArn => opt_text(out, r.caller.map(|c| c.user_arn.as_bytes())),
+            Var::AccessKey => opt_text(out, r.caller.map(|c| c.access_key.as_bytes())),
+            Var::IdentityAccountId => opt_text(out, r.caller.map(|c| c.account_id.as_bytes())),
             Var::Stage => opt_text(out, r.stage.map(str::as_bytes)),
             Var::DeploymentId => opt_text(out, r.deployment.map(str::as_bytes)),
             Var::DomainName => opt_text(out, r.domain_name),
@@ -495,10 +510,20 @@ pub struct Record<'a> {
     pub deployment: Option<&'a str>,
     pub domain_name: Option<&'a [u8]>,
     pub trace: Option<&'a TraceContext>,
+    /// The IAM caller, on routes with `aws_iam`.
+    pub caller: Option<Caller<'a>>,
     /// Who the route's authorizer said the caller is.
     pub authorizer: Option<&'a crate::auth::Identity>,
     /// Why the authorizer refused.
     pub authorizer_error: Option<&'a str>,
+}
+
+/// An IAM caller, as `$context.identity.*` shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller<'a> {
+    pub user_arn: &'a str,
+    pub access_key: &'a str,
+    pub account_id: &'a str,
 }
 
 fn absent(out: &mut Vec<u8>, form: Form, quoted: bool) {

@@ -236,6 +236,8 @@ pub struct Finished<'a> {
     /// The captured request parts and the buffer they are in.
     pub capture: Option<(&'a Capture, &'a [u8])>,
     pub wall: &'a WallClock,
+    /// The IAM caller, on routes with `aws_iam`.
+    pub caller: Option<crate::observe::access_log::Caller<'a>>,
     /// Who the authorizer said the caller is.
     pub identity: Option<&'a crate::auth::Identity>,
 }
@@ -427,6 +429,7 @@ impl Observer {
             deployment: f.deployment,
             domain_name: cap.host.clone().map(|r| &scratch[r]),
             trace: f.trace,
+            caller: f.caller,
             authorizer: f.identity,
             authorizer_error: facts.authorizer_error.get(),
         };
@@ -546,6 +549,7 @@ mod tests {
                 trace: None,
                 capture: Some((&cap, &scratch)),
                 wall: &wall,
+                caller: None,
             });
         }
         obs.flush_logs();

@@ -24,7 +24,8 @@
 //!   fails, times out or answers nonsense → 500; a function error
 //!   `Unauthorized` → 401.
 //!
-//! IAM (SigV4) authorization hooks in here too (see AUTH-NOTES.md).
+//! IAM (SigV4) authorization runs in its place on routes with `aws_iam`
+//! (`pipeline::iam`, called from `pipeline::run`: it needs the request mutably).
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -90,7 +91,7 @@ pub async fn authorize(
     let gw = ex.active.gw();
     let api = &gw.apis[m.api];
     let route = &api.deployments[m.deployment].routes[m.route];
-    // IAM (AWS_IAM) routes are decided here, before the authorizer (see AUTH-NOTES.md).
+    // IAM (`aws_iam`) routes are decided before this step, in `pipeline::run` (see `iam`).
     let Some(ai) = route.authorizer else {
         return Ok(None);
     };
@@ -347,10 +348,16 @@ async fn authorize_lambda(
     let path = bufs.head.path.get(&bufs.rd);
     let below = std::str::from_utf8(&path[m.rest_start.min(path.len())..]).unwrap_or("");
     let method = std::str::from_utf8(bufs.head.method_span.get(&bufs.rd)).unwrap_or("");
+    // The gateway's `iam` region and account when configured (so IAM keys'
+    // and authorizers' policies name the same ARNs), else the defaults.
+    let (region, account) = match &ex.active.gw().iam {
+        Some(iam) => (iam.region.as_str(), iam.account_id.as_str()),
+        None => (crate::auth::region(), ACCOUNT_ID),
+    };
     method_arn(
         &mut auth.arn.borrow_mut(),
-        crate::auth::region(),
-        ACCOUNT_ID,
+        region,
+        account,
         &api.name,
         &stage.name,
         method,
@@ -484,6 +491,7 @@ async fn call(
                 time_ms: core.wall.unix_ms(started),
                 binary_media_types: &api.binary_media_types,
                 authorizer: event::Authorizer::None,
+                identity: None,
             };
             SCRATCH.with_borrow_mut(|s| event::write(ur, &ev_req, &ctx, s));
             let n = authorizer.identity_sources.len().min(ranges.len());

@@ -300,7 +300,7 @@ impl GatewayResponse {
         let len = match o.and_then(|o| o.template.as_deref()) {
             Some(t) => {
                 let mut n = 0;
-                render(t, self, &d, c, &mut |b| n += b.len());
+                render(t, self, d.message, c, &mut |b| n += b.len());
                 n
             }
             None => self.body_len(c.protocol),
@@ -330,11 +330,11 @@ impl GatewayResponse {
         match o.and_then(|o| o.template.as_deref()) {
             Some(t) => {
                 let mut n = 0;
-                render(t, self, &d, c, &mut |b| n += b.len());
+                render(t, self, d.message, c, &mut |b| n += b.len());
                 response::content_length(out, n as u64);
                 out.extend_from_slice(b"\r\n");
                 if !head_only {
-                    render(t, self, &d, c, &mut |b| out.extend_from_slice(b));
+                    render(t, self, d.message, c, &mut |b| out.extend_from_slice(b));
                 }
             }
             None => {
@@ -403,26 +403,130 @@ impl GatewayResponse {
     }
 }
 
-/// Feed a template's text to `put`, variables substituted.
+/// `s` with JSON string escapes (`"`, `\\`, control characters), in runs.
+fn json_escaped(s: &str, put: &mut dyn FnMut(&[u8])) {
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                put(&b[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                put(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 15) as usize],
+                ]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        put(&b[start..i]);
+        put(esc);
+        start = i + 1;
+    }
+    put(&b[start..]);
+}
+
+/// What the step that refused a request tells in place of its type's
+/// default message and error type (IAM authorization's words: the
+/// canonical request of a bad signature, the principal a policy denies).
+/// REST APIs only; HTTP APIs answer their type's default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detail {
+    pub message: String,
+    /// `x-amzn-ErrorType`.
+    pub error_type: &'static str,
+    /// The body's key is `Message` (as IAM's denials write it), not `message`.
+    pub capital: bool,
+    /// What `$context.error.message` logs (the message without the
+    /// request's particulars).
+    pub summary: &'static str,
+}
+
+impl GatewayResponse {
+    /// [`write`](Self::write) with `detail`'s message and error type (REST
+    /// APIs; HTTP APIs get the plain [`write`](Self::write)). Returns the
+    /// status and body length sent (for the facts).
+    pub fn write_detail(
+        self,
+        out: &mut Vec<u8>,
+        c: &Common<'_>,
+        head_only: bool,
+        detail: &Detail,
+    ) -> (u16, usize) {
+        if c.protocol == Protocol::Http {
+            self.write(out, c, head_only);
+            return self.sent(c);
+        }
+        let d = self.defaults(c.protocol);
+        let o = self.override_in(c.responses, d.status);
+        let status = o.and_then(|o| o.status).unwrap_or(d.status);
+        let mut body = Vec::new();
+        match o.and_then(|o| o.template.as_deref()) {
+            Some(t) => render(t, self, Some(&detail.message), c, &mut |b| {
+                body.extend_from_slice(b)
+            }),
+            None => {
+                body.extend_from_slice(if detail.capital {
+                    b"{\"Message\":\""
+                } else {
+                    b"{\"message\":\""
+                });
+                json_escaped(&detail.message, &mut |b| body.extend_from_slice(b));
+                body.extend_from_slice(b"\"}");
+            }
+        }
+        response::status_line(out, status, response::reason(status).as_bytes());
+        response::common_headers(out, c);
+        let mut has_type = false;
+        for (n, v) in o.iter().flat_map(|o| &o.headers) {
+            has_type |= n.eq_ignore_ascii_case("content-type");
+            response::header(out, n.as_bytes(), v.as_bytes());
+        }
+        if !has_type {
+            out.extend_from_slice(b"Content-Type: application/json\r\n");
+        }
+        response::header(out, b"x-amzn-ErrorType", detail.error_type.as_bytes());
+        response::content_length(out, body.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        if !head_only {
+            out.extend_from_slice(&body);
+        }
+        (status, body.len())
+    }
+}
+
+/// Feed a template's text to `put`, variables substituted (`message`
+/// JSON-escaped: default messages have nothing to escape, a [`Detail`]'s may).
 fn render(
     pieces: &[TemplatePiece],
     gr: GatewayResponse,
-    d: &Defaults,
+    message: Option<&str>,
     c: &Common<'_>,
     put: &mut dyn FnMut(&[u8]),
 ) {
     for p in pieces {
         match p {
             TemplatePiece::Literal(l) => put(l.as_bytes()),
-            TemplatePiece::MessageString => match d.message {
+            TemplatePiece::MessageString => match message {
                 Some(m) => {
                     put(b"\"");
-                    put(m.as_bytes());
+                    json_escaped(m, put);
                     put(b"\"");
                 }
                 None => put(b"null"),
             },
-            TemplatePiece::Message => put(d.message.unwrap_or("").as_bytes()),
+            TemplatePiece::Message => json_escaped(message.unwrap_or(""), put),
             TemplatePiece::ResponseType => put(gr.response_type().as_bytes()),
             TemplatePiece::RequestId => put(c.request_id.as_bytes()),
         }
@@ -731,5 +835,75 @@ mod tests {
         );
         assert!(text.ends_with(&format!("\r\n\r\n{body}")), "{text}");
         assert!(text.contains(&format!("Content-Length: {}\r\n", body.len())));
+    }
+
+    #[test]
+    fn details_replace_message_and_error_type_on_rest_apis() {
+        let list = [override_of(
+            ResponseType::AccessDenied,
+            Some(401),
+            Some(r#"{"why":$context.error.messageString}"#),
+        )];
+        let id = IdGen::new(3).uuid();
+        let mut c = Common {
+            protocol: Protocol::Rest,
+            request_id: &id,
+            http10: false,
+            keep_alive: true,
+            date: b"Sun, 06 Nov 1994 08:49:37 GMT",
+            deployment: None,
+            extended_id: None,
+            trace: None,
+            responses: &[],
+            cors: None,
+        };
+        let d = Detail {
+            message: "line one\n'quoted' \"x\"".into(),
+            error_type: "InvalidSignatureException",
+            capital: false,
+            summary: "bad signature",
+        };
+        let mut out = Vec::new();
+        let (status, len) = GatewayResponse::InvalidSignature.write_detail(&mut out, &c, false, &d);
+        let text = String::from_utf8(out).unwrap();
+        let body = r#"{"message":"line one\n'quoted' \"x\""}"#;
+        assert_eq!((status, len), (403, body.len()));
+        assert!(
+            text.contains("x-amzn-ErrorType: InvalidSignatureException\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with(&format!("\r\n\r\n{body}")), "{text}");
+        assert!(text.contains(&format!("Content-Length: {}\r\n", body.len())));
+        // `Message` with a capital M; an override's status and template apply.
+        let d = Detail {
+            message: "User: x is not authorized".into(),
+            error_type: "AccessDeniedException",
+            capital: true,
+            summary: "denied",
+        };
+        let mut out = Vec::new();
+        GatewayResponse::AccessDenied.write_detail(&mut out, &c, false, &d);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with(r#"{"Message":"User: x is not authorized"}"#)
+        );
+        c.responses = &list;
+        let mut out = Vec::new();
+        let (status, _) = GatewayResponse::AccessDenied.write_detail(&mut out, &c, false, &d);
+        assert_eq!(status, 401);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with(r#"{"why":"User: x is not authorized"}"#)
+        );
+        // HTTP APIs answer their default.
+        c.protocol = Protocol::Http;
+        c.responses = &[];
+        let mut out = Vec::new();
+        GatewayResponse::AccessDenied.write_detail(&mut out, &c, false, &d);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with(r#"{"message":"Forbidden"}"#), "{text}");
+        assert!(!text.contains("x-amzn-ErrorType"));
     }
 }

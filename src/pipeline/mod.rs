@@ -10,6 +10,7 @@ pub mod authorize;
 pub mod cache;
 pub mod cors;
 pub mod gateway_response;
+pub mod iam;
 pub mod response;
 
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use std::time::Instant;
 
 use monoio::net::TcpStream;
 
-use crate::config::{GatewayResponseOverride, Integration, Protocol};
+use crate::config::{Authorization, GatewayResponseOverride, Integration, Protocol};
 use crate::integration;
 use crate::limit::Refusal;
 use crate::observe::clock::DATE_LEN;
@@ -31,7 +32,7 @@ use crate::server::body::{BodyError, BodyReader};
 use crate::server::bufpool::Bufs;
 use crate::server::core::{Active, Core};
 use crate::server::io;
-use gateway_response::GatewayResponse;
+use gateway_response::{Detail, GatewayResponse};
 use response::Common;
 
 /// Connection facts an exchange needs, and the configuration it runs on.
@@ -80,6 +81,11 @@ pub struct Request<'a> {
     pub retry_after: Option<u32>,
     /// The response cache's part (see `cache`).
     pub cache: cache::CacheStep,
+    /// A refusal's own words (IAM authorization's; REST APIs), in place of
+    /// its gateway response's default message.
+    pub detail: Option<Box<Detail>>,
+    /// The IAM caller: index into `Gateway::iam.access_keys`.
+    pub caller: Option<usize>,
     /// Who the caller is, when the route's authorizer allowed it (see
     /// `authorize`); reaches the integration and the access log.
     pub identity: Option<Rc<crate::auth::Identity>>,
@@ -206,6 +212,8 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         facts: Facts::default(),
         retry_after: None,
         cache: cache::CacheStep::default(),
+        detail: None,
+        caller: None,
         identity: None,
         www_authenticate: None,
         cors: cors_allowed,
@@ -214,9 +222,46 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         may_invalidate_cache: std::cell::Cell::new(false),
     };
     core.date.copy_to(&mut req.date);
-    // Authorize (JWT, Lambda-style authorizers; IAM hooks in there too).
+    // Authorize: IAM (routes with `aws_iam`: SigV4, which may read the
+    // body; see `iam`), else the route's authorizer (JWT, Lambda-style).
     let mut refusal = refusal;
-    if let (Some(m), None, false) = (matched, refusal, preflight) {
+    let aws_iam = matched.is_some_and(|m| {
+        gw.apis[m.api].deployments[m.deployment].routes[m.route].authorization
+            == Authorization::AwsIam
+    });
+    if let (Some(m), None, false, true) = (matched, refusal, preflight, aws_iam) {
+        let now = core.wall.unix_ms(started) / 1000;
+        let limits = &ex.active.limits;
+        let step = iam::authorize(
+            &ex.active.iam,
+            gw,
+            m,
+            stream,
+            &bufs.head,
+            &mut bufs.rd,
+            limits.max_body_bytes,
+            limits.header_read_timeout,
+            now,
+        )
+        .await;
+        match step {
+            Ok(c) => {
+                req.caller = Some(c.key);
+                req.identity = ex.active.iam.identity(c.key);
+                req.expect_continue &= !c.continued;
+                req.may_invalidate_cache.set(c.may_invalidate_cache);
+            }
+            Err(iam::Refused::Answer(gr, detail)) => {
+                refusal = Some(gr);
+                req.detail = detail;
+            }
+            // Answered when the body is read again to be dropped.
+            Err(iam::Refused::Body(BodyError::TooLarge)) => {
+                refusal = Some(GatewayResponse::RequestTooLarge)
+            }
+            Err(iam::Refused::Body(_)) => refusal = Some(GatewayResponse::BadRequest),
+        }
+    } else if let (Some(m), None, false) = (matched, refusal, preflight) {
         match authorize::authorize(core, ex, stream, bufs, &req, m).await {
             Ok(identity) => req.identity = identity,
             Err(denied) => {
@@ -253,6 +298,15 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         trace: req.trace.as_ref(),
         capture: capture.as_ref().map(|c| (c, &bufs.log[..])),
         wall: &core.wall,
+        caller: req.caller.and_then(|k| {
+            let iam = gw.iam.as_ref()?;
+            let key = iam.access_keys.get(k)?;
+            Some(crate::observe::access_log::Caller {
+                user_arn: &key.principal,
+                access_key: &key.id,
+                account_id: &iam.account_id,
+            })
+        }),
         identity: req.identity.as_deref(),
     });
     keep
@@ -353,19 +407,28 @@ async fn respond(
         }
         _ => {
             let gr = refusal.unwrap_or(GatewayResponse::ResourceNotFound);
-            let c = req.common(keep);
-            match (req.retry_after, &req.www_authenticate) {
-                (Some(s), _) => gr.write_retry_after(&mut bufs.wr, &c, head_only, s),
-                (None, Some(w)) => gr.write_with_header(
-                    &mut bufs.wr,
-                    &c,
-                    head_only,
-                    b"WWW-Authenticate",
-                    w.as_bytes(),
-                ),
-                (None, None) => gr.write(&mut bufs.wr, &c, head_only),
+            if let Some(d) = &req.detail {
+                let start = bufs.wr.len();
+                let (status, body) = gr.write_detail(&mut bufs.wr, &req.common(keep), head_only, d);
+                let body = if head_only { 0 } else { body };
+                let total = bufs.wr.len() - start;
+                req.facts.responded(status, total - body, body as u64);
+                req.facts.error.set(Some((d.summary, gr.response_type())));
+            } else {
+                let c = req.common(keep);
+                match (req.retry_after, &req.www_authenticate) {
+                    (Some(s), _) => gr.write_retry_after(&mut bufs.wr, &c, head_only, s),
+                    (None, Some(w)) => gr.write_with_header(
+                        &mut bufs.wr,
+                        &c,
+                        head_only,
+                        b"WWW-Authenticate",
+                        w.as_bytes(),
+                    ),
+                    (None, None) => gr.write(&mut bufs.wr, &c, head_only),
+                }
+                note_gateway_response(req, gr, bufs.wr.len(), head_only);
             }
-            note_gateway_response(req, gr, bufs.wr.len(), head_only);
         }
     }
     io::write_all(stream, &mut bufs.wr, ex.active.limits.keepalive_timeout)

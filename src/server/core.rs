@@ -55,6 +55,8 @@ pub struct Active {
     /// The stages' response caches on this worker; those whose settings a
     /// reload keeps are handed over from `previous` (see `cache::stage`).
     pub caches: crate::cache::stage::StageCaches,
+    /// IAM authorization's access keys on this worker.
+    pub iam: crate::pipeline::iam::IamKeys,
     /// Authorizers on this worker: the JWKS store (set by the worker from
     /// the shared state), verified tokens and Lambda-style results cached
     /// per core for this configuration.
@@ -103,6 +105,7 @@ impl Active {
             observer: Observer::build(gw, logs),
             limiting: crate::limit::CoreLimits::none(),
             caches: crate::cache::stage::StageCaches::build(gw, previous.map(|p| &p.caches)),
+            iam: crate::pipeline::iam::IamKeys::build(gw),
             auth: crate::auth::CoreAuth::build(
                 gw,
                 previous.map(|p| p.auth.jwks.clone()).unwrap_or_default(),

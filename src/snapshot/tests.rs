@@ -133,7 +133,7 @@ fn newer_format_is_refused() {
     assert_eq!(e, SnapshotError::NewerVersion { version: 7 });
     assert_eq!(
         e.to_string(),
-        "snapshot format version 7 is newer than this tollgate understands (3)"
+        "snapshot format version 7 is newer than this tollgate understands (4)"
     );
     bytes[8..12].copy_from_slice(&0u32.to_le_bytes());
     assert_eq!(refused(&bytes), SnapshotError::OlderVersion { version: 0 });
@@ -476,6 +476,13 @@ throttling: {rate: 100, burst: 50}
 api_keys:
   - {name: alice, value: alice-0123456789abcdefghij, usage_plans: [basic]}
   - {name: bob, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, enabled: false}
+iam:
+  region: eu-west-1
+  account_id: "111122223333"
+  access_keys:
+    - id: AKIAALICE0EXAMPLE0
+      secret: s3cr3t
+      policy: {Statement: [{Effect: Allow, Action: execute-api:Invoke, NotResource: "arn:aws:execute-api:*:*:shop/*/DELETE/*", Condition: {Bool: {x: "1"}}}]}
 usage_plans:
   - name: basic
     throttle: {rate: 10, burst: 20}
@@ -508,6 +515,9 @@ apis:
         integration: {type: mock, body: "${stageVariables.who}"}
       - route: POST /fn
         integration: {type: lambda, uri: "http://127.0.0.1:9001", function: shop-fn, timeout_ms: 500}
+      - route: GET /signed
+        authorization: aws_iam
+        integration: {type: mock}
     deployments:
       next:
         routes:
@@ -535,9 +545,9 @@ domains:
 /// read as they were written: bump `FORMAT_VERSION` (so they are refused
 /// with a sentence instead of being misread) and pin the new ids here.
 const PINNED: (u32, &str, &str) = (
-    3,
-    "10319fb211fafcf769d101935bc220cc",
-    "40238ab16e8f8208055cffa04af963f7",
+    4,
+    "7a120081b8b1a4637d0c1cd0807bd1fd",
+    "efff97b21348e3375fa31a052dae5982",
 );
 
 #[test]

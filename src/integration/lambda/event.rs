@@ -83,6 +83,17 @@ pub enum Authorizer<'a> {
     Identity(&'a crate::auth::Identity),
 }
 
+/// The IAM caller of a route with `aws_iam` (1.0: `requestContext.identity`;
+/// 2.0: `requestContext.authorizer.iam`).
+#[derive(Clone, Copy, Debug)]
+pub struct Identity<'a> {
+    pub access_key: &'a str,
+    pub account_id: &'a str,
+    /// The principal's ARN (also `caller` / `user` / `callerId` / `userId`:
+    /// tollgate's principals have no separate ids).
+    pub user_arn: &'a str,
+}
+
 /// The request as it arrived.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
@@ -127,6 +138,8 @@ pub struct Context<'a> {
     pub time_ms: u64,
     pub binary_media_types: &'a [String],
     pub authorizer: Authorizer<'a>,
+    /// The IAM caller, on routes with `aws_iam`.
+    pub identity: Option<Identity<'a>>,
 }
 
 /// Reusable working memory for [`write`] (decoded query text and indexes).
@@ -397,13 +410,25 @@ fn write_v1(out: &mut Vec<u8>, req: &Request<'_>, ctx: &Context<'_>, scratch: &m
     c.str(out, "httpMethod", req.method.as_bytes());
     c.key(out, "identity");
     let mut id = Object::open(out);
-    id.null(out, "accessKey");
-    id.null(out, "accountId");
+    let iam = ctx.identity;
+    match iam {
+        Some(i) => {
+            id.str(out, "accessKey", i.access_key.as_bytes());
+            id.str(out, "accountId", i.account_id.as_bytes());
+        }
+        None => {
+            id.null(out, "accessKey");
+            id.null(out, "accountId");
+        }
+    }
     if ctx.rest {
         id.null(out, "apiKey");
         id.null(out, "apiKeyId");
     }
-    id.null(out, "caller");
+    match iam {
+        Some(i) => id.str(out, "caller", i.user_arn.as_bytes()),
+        None => id.null(out, "caller"),
+    }
     id.null(out, "cognitoAuthenticationProvider");
     id.null(out, "cognitoAuthenticationType");
     id.null(out, "cognitoIdentityId");
@@ -411,12 +436,18 @@ fn write_v1(out: &mut Vec<u8>, req: &Request<'_>, ctx: &Context<'_>, scratch: &m
     id.null(out, "principalOrgId");
     id.key(out, "sourceIp");
     write_ip(out, req.source_ip);
-    id.null(out, "user");
+    match iam {
+        Some(i) => id.str(out, "user", i.user_arn.as_bytes()),
+        None => id.null(out, "user"),
+    }
     match header_value(req, b"user-agent") {
         Some(ua) => id.str(out, "userAgent", ua),
         None => id.null(out, "userAgent"),
     }
-    id.null(out, "userArn");
+    match iam {
+        Some(i) => id.str(out, "userArn", i.user_arn.as_bytes()),
+        None => id.null(out, "userArn"),
+    }
     id.close(out);
     c.key(out, "path");
     scratch.write_decoded_path(out, req.path);
@@ -538,6 +569,24 @@ fn write_scopes<S: AsRef<str>>(out: &mut Vec<u8>, scopes: Option<&[S]>) {
     }
 }
 
+/// 2.0 `requestContext.authorizer.iam` of an IAM caller.
+fn iam_v2(c: &mut Object, out: &mut Vec<u8>, ctx: &Context<'_>) {
+    let Some(i) = ctx.identity else { return };
+    c.key(out, "authorizer");
+    let mut a = Object::open(out);
+    a.key(out, "iam");
+    let mut m = Object::open(out);
+    m.str(out, "accessKey", i.access_key.as_bytes());
+    m.str(out, "accountId", i.account_id.as_bytes());
+    m.str(out, "callerId", i.user_arn.as_bytes());
+    m.null(out, "cognitoIdentity");
+    m.null(out, "principalOrgId");
+    m.str(out, "userArn", i.user_arn.as_bytes());
+    m.str(out, "userId", i.user_arn.as_bytes());
+    m.close(out);
+    a.close(out);
+}
+
 fn write_v2(out: &mut Vec<u8>, req: &Request<'_>, ctx: &Context<'_>, scratch: &mut Scratch) {
     let mut o = Object::open(out);
     o.str(out, "version", b"2.0");
@@ -601,12 +650,14 @@ fn write_v2(out: &mut Vec<u8>, req: &Request<'_>, ctx: &Context<'_>, scratch: &m
     c.str(out, "accountId", ctx.account_id.as_bytes());
     c.str(out, "apiId", ctx.api_id.as_bytes());
     match ctx.authorizer {
+        Authorizer::None if ctx.identity.is_some() => iam_v2(&mut c, out, ctx),
         Authorizer::None => {}
         Authorizer::Jwt { claims, scopes } => jwt_v2(&mut c, out, claims, scopes),
         Authorizer::Lambda { context, .. } => lambda_v2(&mut c, out, context),
         Authorizer::Identity(id) => match id.kind {
             IdentityKind::Jwt => jwt_v2(&mut c, out, &id.claims, id.scopes.as_deref()),
             IdentityKind::Lambda => lambda_v2(&mut c, out, &id.context),
+            IdentityKind::Iam if ctx.identity.is_some() => iam_v2(&mut c, out, ctx),
             IdentityKind::Iam => {
                 c.key(out, "authorizer");
                 out.extend_from_slice(b"{\"iam\":{");

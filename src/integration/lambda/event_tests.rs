@@ -26,6 +26,7 @@ struct Case {
     stage_variables: &'static [(&'static str, &'static str)],
     binary_media_types: &'static [&'static str],
     authorizer: Authorizer<'static>,
+    identity: Option<Identity<'static>>,
 }
 
 impl Case {
@@ -42,6 +43,7 @@ impl Case {
             stage_variables: &[],
             binary_media_types: &[],
             authorizer: Authorizer::None,
+            identity: None,
         }
     }
 }
@@ -94,6 +96,7 @@ fn event(c: &Case) -> (Vec<u8>, Value) {
         time_ms: TIME_MS,
         binary_media_types: &types,
         authorizer: c.authorizer,
+        identity: c.identity,
     };
     let mut out = Vec::new();
     let mut scratch = Scratch::default();
@@ -680,6 +683,7 @@ fn event_build_cost() {
         time_ms: TIME_MS,
         binary_media_types: &[],
         authorizer: Authorizer::None,
+        identity: None,
     };
     let mut out = Vec::with_capacity(4096);
     let mut scratch = Scratch::default();
@@ -689,4 +693,30 @@ fn event_build_cost() {
         std::hint::black_box(&out);
     }
     println!("built {n} events of {} bytes", out.len());
+}
+
+#[test]
+fn iam_caller_reaches_identity_and_authorizer_iam() {
+    let who = Identity {
+        access_key: "AKIAALICE0EXAMPLE0",
+        account_id: "123456789012",
+        user_arn: "arn:aws:iam::123456789012:user/alice",
+    };
+    let raw: &[u8] = b"GET /prod/x HTTP/1.1\r\nHost: a.example.com\r\n\r\n";
+    let mut c = Case::base(raw, PayloadVersion::V1, true);
+    c.identity = Some(who);
+    let (_, v) = event(&c);
+    let id = &v["requestContext"]["identity"];
+    assert_eq!(id["accessKey"], "AKIAALICE0EXAMPLE0");
+    assert_eq!(id["accountId"], "123456789012");
+    assert_eq!(id["caller"], "arn:aws:iam::123456789012:user/alice");
+    assert_eq!(id["user"], "arn:aws:iam::123456789012:user/alice");
+    assert_eq!(id["userArn"], "arn:aws:iam::123456789012:user/alice");
+    let mut c = Case::base(raw, PayloadVersion::V2, false);
+    c.identity = Some(who);
+    let (_, v) = event(&c);
+    let iam = &v["requestContext"]["authorizer"]["iam"];
+    assert_eq!(iam["accessKey"], "AKIAALICE0EXAMPLE0");
+    assert_eq!(iam["userArn"], "arn:aws:iam::123456789012:user/alice");
+    assert_eq!(iam["cognitoIdentity"], Value::Null);
 }

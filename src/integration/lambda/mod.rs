@@ -162,6 +162,15 @@ pub async fn invoke(
             .identity
             .as_deref()
             .map_or(event::Authorizer::None, event::Authorizer::Identity),
+        identity: req.caller.and_then(|k| {
+            let iam = active.gw().iam.as_ref()?;
+            let key = iam.access_keys.get(k)?;
+            Some(event::Identity {
+                access_key: &key.id,
+                account_id: &iam.account_id,
+                user_arn: &key.principal,
+            })
+        }),
     };
     ur.clear();
     SCRATCH.with_borrow_mut(|s| event::write(ur, &ev_req, &ctx, s));

@@ -71,6 +71,7 @@ fn record(t: &TraceContext) -> Record<'_> {
         deployment: Some("next"),
         domain_name: Some(b"api.example.com"),
         trace: Some(t),
+        caller: None,
         authorizer: None,
         authorizer_error: None,
     }
@@ -369,6 +370,26 @@ fn rendering_reuses_the_callers_buffer() {
         f.render(&mut out, &r);
     }
     assert_eq!(out.capacity(), cap);
+}
+
+#[test]
+fn iam_caller_identity_variables() {
+    let t = trace();
+    let mut r = record(&t);
+    let spec = "$context.identity.userArn $context.identity.caller $context.identity.user $context.identity.accessKey $context.identity.accountId $context.requestId";
+    assert_eq!(
+        render(spec, &r),
+        "- - - - - c6af9ac6-7b61-11e6-9a41-93e8deadbeef\n"
+    );
+    r.caller = Some(Caller {
+        user_arn: "arn:aws:iam::123456789012:user/alice",
+        access_key: "AKIAALICE0EXAMPLE0",
+        account_id: "123456789012",
+    });
+    assert_eq!(
+        render(spec, &r),
+        "arn:aws:iam::123456789012:user/alice arn:aws:iam::123456789012:user/alice arn:aws:iam::123456789012:user/alice AKIAALICE0EXAMPLE0 123456789012 c6af9ac6-7b61-11e6-9a41-93e8deadbeef\n"
+    );
 }
 
 #[test]
