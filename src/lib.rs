@@ -14,4 +14,5 @@ pub mod proto;
 pub mod route;
 pub mod server;
 pub mod snapshot;
+pub mod tls;
 pub mod upstream;

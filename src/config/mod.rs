@@ -279,6 +279,7 @@ mod stage_tests;
 mod stages;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod vars;
 
 #[cfg(test)]
@@ -286,6 +287,7 @@ pub(crate) use gateway_responses::parse_template as parse_response_template;
 pub use gateway_responses::{GatewayResponseOverride, ResponseType, TemplatePiece};
 use resolve::Errors;
 use serde_saphyr::MessageFormatter;
+pub use tls::{Http2, ListenerTls, SniCert, UpstreamTls};
 
 /// One configuration error, located in its file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -352,6 +354,13 @@ pub struct Listener {
     pub name: String,
     /// Port 0 asks the OS for a free port; the server prints what it bound.
     pub address: SocketAddr,
+    /// TLS termination: certificate files by path (`None`: plain TCP).
+    pub tls: Option<ListenerTls>,
+    pub http2: Http2,
+    /// Redirect every request to `https://host:PORT` (308).
+    pub redirect_https: Option<u16>,
+    /// HSTS max-age (seconds) on a TLS listener's responses.
+    pub hsts_max_age: Option<u64>,
 }
 
 /// Connection-level limits, server-wide.
@@ -389,6 +398,8 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     /// Idle pooled connections older than this are closed. Default 60 s.
     pub idle_timeout: Duration,
+    /// TLS to the targets (`None`: plain TCP).
+    pub tls: Option<UpstreamTls>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use monoio::net::TcpStream;
+use crate::tls::Stream;
 
 use crate::config::{GatewayResponseOverride, Integration, Protocol};
 use crate::integration;
@@ -100,7 +100,7 @@ impl Request<'_> {
 /// Serve one request whose head is parsed in `bufs`. Returns whether the
 /// connection may carry another request; `bufs.rd` then holds only bytes
 /// that follow this request.
-pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut Bufs) -> bool {
+pub async fn run(core: &Core, ex: &Exchange, stream: &mut Stream, bufs: &mut Bufs) -> bool {
     let started = Instant::now();
     let head = &bufs.head;
     let rd = &bufs.rd;
@@ -209,7 +209,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
 async fn respond(
     core: &Core,
     ex: &Exchange,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     integration: Option<&Integration>,
@@ -350,7 +350,7 @@ fn not_found(protocol: Protocol) -> GatewayResponse {
 
 async fn discard_body(
     ex: &Exchange,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
 ) -> Result<(), BodyError> {
@@ -370,7 +370,7 @@ async fn discard_body(
 pub async fn respond_error(
     core: &Core,
     ex: &Exchange,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     gr: GatewayResponse,

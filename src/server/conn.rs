@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use monoio::net::TcpStream;
 
+use crate::tls::{Stream, TlsStream};
+
 use crate::pipeline::gateway_response::GatewayResponse;
 use crate::pipeline::response::Common;
 use crate::pipeline::{self, Exchange};
@@ -34,10 +36,45 @@ enum Head {
     Reject(GatewayResponse),
 }
 
-pub async fn serve(core: Rc<Core>, listener: usize, mut stream: TcpStream, peer: SocketAddr) {
+/// A new client connection on `listener`: a TLS listener's handshake first
+/// (in a pooled block, under the header timeout), then the HTTP/1 loop.
+pub async fn accept(core: Rc<Core>, listener: usize, tcp: TcpStream, peer: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let active = core.active();
+    let l = &active.listeners[listener];
+    let stream = match &l.tls {
+        None => Stream::Plain(tcp),
+        Some(Err(_)) => return,
+        Some(Ok(cfg)) => {
+            let timeout = active.limits.header_read_timeout;
+            let cfg = cfg.clone();
+            drop(active);
+            match core.futures.run(handshake(cfg, tcp, timeout)).await {
+                Some(s) => Stream::Server(s),
+                None => return,
+            }
+        }
+    };
+    serve(core, listener, stream, peer).await
+}
+
+/// The server side of a TLS handshake; `None` when it failed or timed out.
+async fn handshake(
+    cfg: std::sync::Arc<rustls::ServerConfig>,
+    tcp: TcpStream,
+    timeout: std::time::Duration,
+) -> Option<Box<TlsStream<rustls::ServerConnection>>> {
+    let conn = rustls::ServerConnection::new(cfg).ok()?;
+    let mut tls = Box::new(TlsStream::new(tcp, conn));
+    match monoio::time::timeout(timeout, tls.handshake()).await {
+        Ok(Ok(())) => Some(tls),
+        _ => None,
+    }
+}
+
+pub async fn serve(core: Rc<Core>, listener: usize, mut stream: Stream, peer: SocketAddr) {
     core.connections.set(core.connections.get() + 1);
     let _open = Open(&core);
-    let _ = stream.set_nodelay(true);
     let mut held: Option<Box<Bufs>> = None;
     loop {
         let mut bufs = match held.take() {
@@ -53,7 +90,7 @@ pub async fn serve(core: Rc<Core>, listener: usize, mut stream: TcpStream, peer:
                     biased;
                     _ = core.draining.wait() => false,
                     _ = core.idle.sleep_until(deadline) => false,
-                    r = stream.readable(true) => r.is_ok(),
+                    r = stream.readable() => r.is_ok(),
                 };
                 if !ready {
                     return;
@@ -85,7 +122,7 @@ pub async fn serve(core: Rc<Core>, listener: usize, mut stream: TcpStream, peer:
 async fn request(
     core: &Core,
     listener: usize,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     peer: SocketAddr,
 ) -> bool {
@@ -138,7 +175,7 @@ async fn request(
 }
 
 /// Read until a whole head is in `bufs.rd` and parsed into `bufs.head`.
-async fn read_head(active: &Active, stream: &mut TcpStream, bufs: &mut Bufs) -> Head {
+async fn read_head(active: &Active, stream: &mut Stream, bufs: &mut Bufs) -> Head {
     let deadline = monoio::time::Instant::now() + active.limits.header_read_timeout;
     loop {
         if !bufs.rd.is_empty() {
@@ -203,7 +240,7 @@ mod tests {
             let active = Active::build(1, deployed, &[addr], None, &sinks);
             let core = Rc::new(Core::new(0, active, vec![addr]));
             let stream = TcpStream::connect_addr(addr).await.unwrap();
-            let fut = serve(core, 0, stream, addr);
+            let fut = accept(core, 0, stream, addr);
             let size = std::mem::size_of_val(&fut);
             println!("connection future: {size} bytes");
             assert!(size <= 1024, "connection future grew to {size} bytes");

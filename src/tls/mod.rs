@@ -1,0 +1,15 @@
+//! TLS on both sides of the gateway, over rustls with the aws-lc-rs
+//! provider: terminating client connections (certificates per SNI name,
+//! ALPN, resumption — see `server`), originating upstream connections
+//! (verification against the web's roots or a configured CA bundle — see
+//! `client`), and the stream glue that drives rustls on monoio (`stream`).
+
+pub mod certs;
+pub mod client;
+pub mod server;
+pub mod stream;
+
+/// Whether the HTTP/2 server is built in (ALPN offers `h2` only then).
+pub const H2_SERVER: bool = false;
+
+pub use stream::{Stream, TlsStream};

@@ -1,0 +1,510 @@
+//! Black-box: TLS termination (SNI, versions, ALPN, reload), HTTPS
+//! upstreams (verification → 502), with certificates made at test time by
+//! the `openssl` command (no key material is checked in).
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A test CA in a temp directory, issuing leaf certificates with `openssl ca`.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = temp_path("pki");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.txt"), "").unwrap();
+        std::fs::write(dir.join("serial"), "01\n").unwrap();
+        std::fs::write(
+            dir.join("ca.cnf"),
+            "[ca]\ndefault_ca=d\n[d]\ndir=.\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial\n\
+             default_md=sha256\npolicy=p\ncopy_extensions=copy\nunique_subject=no\n[p]\ncommonName=supplied\n",
+        )
+        .unwrap();
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "3",
+                "-subj",
+                "/CN=tollgate test CA",
+            ],
+        );
+        Pki { dir }
+    }
+
+    fn path(&self, f: &str) -> String {
+        self.dir.join(f).display().to_string()
+    }
+
+    /// A leaf for `names` (DNS SANs; the first is the CN), valid now unless
+    /// `expired`. Files `NAME.pem` and `NAME.key`.
+    fn leaf(&self, file: &str, names: &[&str], expired: bool) -> (String, String) {
+        let san = names
+            .iter()
+            .map(|n| format!("DNS:{n}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let (key, csr, pem) = (
+            format!("{file}.key"),
+            format!("{file}.csr"),
+            format!("{file}.pem"),
+        );
+        openssl(
+            &self.dir,
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN={}", names[0]),
+                "-addext",
+                &format!("subjectAltName={san}"),
+            ],
+        );
+        let mut args = vec![
+            "ca", "-batch", "-notext", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile",
+            "ca.key", "-in", &csr, "-out", &pem,
+        ];
+        if expired {
+            args.extend([
+                "-startdate",
+                "20200101000000Z",
+                "-enddate",
+                "20200102000000Z",
+            ]);
+        } else {
+            args.extend(["-days", "2"]);
+        }
+        openssl(&self.dir, &args);
+        (self.path(&pem), self.path(&key))
+    }
+}
+
+fn tls_config(pki: &Pki, extra_listener: &str, routes: &str, protocol: &str) -> String {
+    let (dc, dk) = pki.leaf("default", &["default.test"], false);
+    let (ac, ak) = pki.leaf("api", &["api.example.com"], false);
+    let (wc, wk) = pki.leaf("wild", &["*.wild.test"], false);
+    format!(
+        r#"
+listeners:
+  - name: tls
+    address: 127.0.0.1:0
+    tls:
+      cert: {dc}
+      key: {dk}
+      certificates:
+        - {{names: [api.example.com], cert: {ac}, key: {ak}}}
+        - {{names: ["*.wild.test"], cert: {wc}, key: {wk}}}
+{extra_listener}
+apis:
+  - name: a
+    protocol: {protocol}
+    stages: [$default]
+    routes:
+      - {{route: GET /hello, integration: {{type: mock, status: 200, body: hello}}}}
+{routes}
+"#
+    )
+}
+
+/// curl against the gateway's TLS listener, resolving `name` to it and
+/// trusting the test CA. Returns (status, http version, body).
+fn curl(pki: &Pki, gw: &Gateway, name: &str, path: &str, extra: &[&str]) -> (u16, String, String) {
+    let addr = gw.addr();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert", &pki.path("ca.pem")])
+        .args([
+            "--resolve",
+            &format!("{name}:{}:127.0.0.1", addr.port()),
+            "-w",
+            "\n%{http_code} %{http_version}",
+        ])
+        .args(extra)
+        .arg(format!("https://{name}:{}{path}", addr.port()))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, tail) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let mut t = tail.split_whitespace();
+    let status = t.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let version = t.next().unwrap_or("").to_string();
+    assert!(
+        status != 0,
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (status, version, body.to_string())
+}
+
+/// `openssl s_client` output for a handshake with these arguments.
+fn s_client(addr: std::net::SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .arg("s_client")
+        .arg("-connect")
+        .arg(addr.to_string())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn curl_http11_over_tls_runs_the_pipeline() {
+    let pki = Pki::new();
+    let backend = Backend::echo();
+    let routes = format!(
+        "      - {{route: GET /up, integration: {{type: http_proxy, uri: 'http://{}/echo'}}}}",
+        backend.addr
+    );
+    let gw = Gateway::start(&tls_config(&pki, "", &routes, "http"));
+    let (status, version, body) = curl(&pki, &gw, "api.example.com", "/hello", &["--http1.1"]);
+    assert_eq!(
+        (status, version.as_str(), body.as_str()),
+        (200, "1.1", "hello")
+    );
+    // Keep-alive over TLS: two requests on one connection.
+    let url = format!("https://api.example.com:{}/hello", gw.addr().port());
+    let (status, _, body) = curl(&pki, &gw, "api.example.com", "/hello", &["--http1.1", &url]);
+    assert_eq!((status, body.as_str()), (200, "hello\n200 1.1hello"));
+    let (status, _, body) = curl(&pki, &gw, "api.example.com", "/up", &["--http1.1"]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(backend.last().header("x-forwarded-proto"), Some("https"));
+    let (status, _, _) = curl(&pki, &gw, "api.example.com", "/nope", &["--http1.1"]);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn sni_selects_exact_wildcard_and_default_certificates() {
+    let pki = Pki::new();
+    let gw = Gateway::start(&tls_config(&pki, "", "", "http"));
+    for (sni, cn) in [
+        ("api.example.com", "api.example.com"),
+        ("API.Example.com", "api.example.com"),
+        ("x.wild.test", "*.wild.test"),
+        ("a.b.wild.test", "default.test"),
+        ("unknown.test", "default.test"),
+    ] {
+        let out = s_client(gw.addr(), &["-servername", sni]);
+        assert!(
+            out.contains(&format!("subject=CN = {cn}")),
+            "SNI {sni}: expected CN {cn}:\n{out}"
+        );
+    }
+    // No SNI at all: the default certificate.
+    let out = s_client(gw.addr(), &["-noservername"]);
+    assert!(out.contains("subject=CN = default.test"), "{out}");
+    // The client verifies the chain to the test CA and the name.
+    let (status, _, _) = curl(&pki, &gw, "x.wild.test", "/hello", &["--http1.1"]);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn only_tls12_and_tls13_with_aead_suites() {
+    let pki = Pki::new();
+    let gw = Gateway::start(&tls_config(&pki, "", "", "http"));
+    for old in ["-tls1", "-tls1_1"] {
+        let out = s_client(gw.addr(), &[old, "-servername", "api.example.com"]);
+        assert!(!out.contains("subject=CN"), "{old} must be refused:\n{out}");
+    }
+    let out = s_client(gw.addr(), &["-tls1_2", "-servername", "api.example.com"]);
+    assert!(out.contains("Protocol  : TLSv1.2"), "{out}");
+    let out = s_client(gw.addr(), &["-tls1_3", "-servername", "api.example.com"]);
+    assert!(out.contains("TLSv1.3"), "{out}");
+    // CBC suites and RSA key exchange are not offered.
+    for weak in [
+        "ECDHE-ECDSA-AES128-SHA",
+        "AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-SHA384",
+    ] {
+        let out = s_client(
+            gw.addr(),
+            &["-tls1_2", "-cipher", weak, "-servername", "api.example.com"],
+        );
+        assert!(
+            !out.contains("subject=CN"),
+            "{weak} must be refused:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn alpn_offers_http11_and_h2_and_sessions_resume() {
+    let pki = Pki::new();
+    let gw = Gateway::start(&tls_config(&pki, "", "", "http"));
+    let out = s_client(
+        gw.addr(),
+        &["-alpn", "http/1.1", "-servername", "api.example.com"],
+    );
+    assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
+    // TLS 1.2 resumption: save the session, then reuse it.
+    let sess = temp_path("sess");
+    let sess = sess.display().to_string();
+    let out = s_client(
+        gw.addr(),
+        &[
+            "-tls1_2",
+            "-sess_out",
+            &sess,
+            "-servername",
+            "api.example.com",
+        ],
+    );
+    assert!(out.contains("New, TLSv1.2"), "{out}");
+    let out = s_client(
+        gw.addr(),
+        &[
+            "-tls1_2",
+            "-sess_in",
+            &sess,
+            "-servername",
+            "api.example.com",
+        ],
+    );
+    let _ = std::fs::remove_file(&sess);
+    assert!(out.contains("Reused, TLSv1.2"), "{out}");
+}
+
+#[test]
+fn certificates_reload_with_the_configuration() {
+    let pki = Pki::new();
+    let yaml = tls_config(&pki, "", "", "http");
+    let gw = Gateway::start(&yaml);
+    let out = s_client(gw.addr(), &["-servername", "api.example.com"]);
+    assert!(out.contains("subject=CN = api.example.com"), "{out}");
+    // The same files, new contents: a reload (the config text is unchanged)
+    // serves the new certificate.
+    pki.leaf("api", &["api.example.com", "v2.example.com"], false);
+    gw.signal(libc::SIGHUP);
+    let mut served = false;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        let out = s_client(gw.addr(), &["-servername", "api.example.com", "-showcerts"]);
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "openssl x509 -noout -ext subjectAltName 2>/dev/null <<'EOF'\n{out}\nEOF"
+            ))
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&ok.stdout).contains("v2.example.com") {
+            served = true;
+            break;
+        }
+    }
+    assert!(
+        served,
+        "new certificate not served; stderr:\n{}",
+        gw.stderr()
+    );
+}
+
+#[test]
+fn pem_errors_are_config_errors_naming_the_file() {
+    let pki = Pki::new();
+    let (c, _) = pki.leaf("good", &["good.test"], false);
+    let (_, other_key) = pki.leaf("other", &["other.test"], false);
+    let junk = pki.path("junk.pem");
+    std::fs::write(&junk, "not a pem file\n").unwrap();
+    let cases = [
+        (junk.clone(), other_key.clone(), "holds no certificate"),
+        (c.clone(), pki.path("missing.key"), "cannot read"),
+        (c.clone(), junk.clone(), "no PEM private key"),
+        (c.clone(), other_key.clone(), "does not fit the certificate"),
+    ];
+    for (cert, key, what) in cases {
+        let yaml = format!(
+            "listeners:\n  - name: tls\n    address: 127.0.0.1:0\n    tls:\n      cert: {cert}\n      key: {key}\napis: []\n"
+        );
+        let path = temp_path("yaml");
+        std::fs::write(&path, &yaml).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .arg("validate")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&path);
+        let err = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{what}: {err}");
+        assert!(err.contains(what), "expected `{what}` in:\n{err}");
+        // file:line:column, and the PEM file named.
+        let line = if what == "holds no certificate" {
+            ":5:"
+        } else {
+            ":6:"
+        };
+        assert!(err.contains(line), "expected the field's line in:\n{err}");
+        assert!(
+            err.contains("junk.pem") || err.contains(".key"),
+            "expected the PEM file named in:\n{err}"
+        );
+    }
+}
+
+/// A Python HTTPS server (the standard library's) answering `tls-ok`;
+/// killed on drop.
+struct TlsBackend {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for TlsBackend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const PY_BACKEND: &str = r#"
+import ssl, sys, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self):
+        b = b'tls-ok'
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+
+impl TlsBackend {
+    fn start(cert: &str, key: &str) -> TlsBackend {
+        let mut child = Command::new("python3")
+            .args(["-c", PY_BACKEND, cert, key])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port = line.trim().parse().expect("backend port");
+        TlsBackend { child, port }
+    }
+}
+
+#[test]
+fn https_upstreams_are_verified_bad_certificates_502() {
+    let pki = Pki::new();
+    let (gc, gk) = pki.leaf("up-good", &["localhost"], false);
+    let (mc, mk) = pki.leaf("up-mismatch", &["elsewhere.test"], false);
+    let (ec, ek) = pki.leaf("up-expired", &["localhost"], true);
+    let good = TlsBackend::start(&gc, &gk);
+    let mismatch = TlsBackend::start(&mc, &mk);
+    let expired = TlsBackend::start(&ec, &ek);
+    let ca = pki.path("ca.pem");
+    let yaml = format!(
+        r#"
+listeners:
+  - name: main
+    address: 127.0.0.1:0
+upstreams:
+  good: {{targets: ["localhost:{g}"], tls: {{ca_file: {ca}}}}}
+  mismatch: {{targets: ["localhost:{m}"], tls: {{ca_file: {ca}}}}}
+  expired: {{targets: ["localhost:{e}"], tls: {{ca_file: {ca}}}}}
+  skipped: {{targets: ["localhost:{e}"], tls: {{skip_verify: true}}}}
+  webroots: {{targets: ["localhost:{g}"], tls: {{}}}}
+apis:
+  - name: a
+    protocol: rest
+    stages: [$default]
+    routes:
+      - {{route: GET /good, integration: {{type: http_proxy, uri: 'https://good/x'}}}}
+      - {{route: GET /mismatch, integration: {{type: http_proxy, uri: 'https://mismatch/x'}}}}
+      - {{route: GET /expired, integration: {{type: http_proxy, uri: 'https://expired/x'}}}}
+      - {{route: GET /skipped, integration: {{type: http_proxy, uri: 'https://skipped/x'}}}}
+      - {{route: GET /webroots, integration: {{type: http_proxy, uri: 'https://webroots/x'}}}}
+"#,
+        g = good.port,
+        m = mismatch.port,
+        e = expired.port,
+    );
+    let gw = Gateway::start(&yaml);
+    let r = get(gw.addr(), "/good");
+    assert_eq!((r.status, r.text().as_str()), (200, "tls-ok"));
+    // Pooled: a second request reuses the TLS connection.
+    let r = get(gw.addr(), "/good");
+    assert_eq!(r.status, 200);
+    for path in ["/mismatch", "/expired", "/webroots"] {
+        let r = get(gw.addr(), path);
+        assert_eq!(r.status, 502, "{path}: {}", r.text());
+    }
+    let r = get(gw.addr(), "/skipped");
+    assert_eq!((r.status, r.text().as_str()), (200, "tls-ok"));
+}
+
+#[test]
+fn https_scheme_must_match_the_upstream() {
+    let yaml = "listeners: [{name: m, address: 127.0.0.1:0}]\nupstreams:\n  plain: {targets: ['127.0.0.1:1']}\napis:\n  - name: a\n    stages: [$default]\n    routes:\n      - {route: GET /x, integration: {type: http_proxy, uri: 'https://plain/x'}}\n";
+    let path = temp_path("yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success());
+    assert!(err.contains("has no `tls:` block"), "{err}");
+}
