@@ -11,10 +11,14 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 # tests/quota_redis.rs starts its own redis-server (two gateways share quotas).
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# tests/tls.rs and tests/h2.rs make their certificates with openssl.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# tests/h2.rs drives HTTP/2 floods with the Python h2 library.
+python3 -c 'import h2' >/dev/null 2>&1 || pip install --quiet h2
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "test.sh: installing cargo-fuzz"
   cargo install cargo-fuzz --locked --quiet

@@ -43,6 +43,15 @@ pub async fn accept(core: Rc<Core>, listener: usize, tcp: TcpStream, peer: Socke
     let active = core.active();
     let l = &active.listeners[listener];
     let stream = match &l.tls {
+        None if active.gw().listeners[listener].http2.h2c => {
+            drop(active);
+            if !core.futures.run(prior_knowledge(&tcp)).await {
+                serve(core, listener, Stream::Plain(tcp), peer).await;
+            } else if let Ok(io) = monoio::io::IntoPollIo::into_poll_io(tcp) {
+                monoio::spawn(crate::server::h2::serve(core, listener, io, peer));
+            }
+            return;
+        }
         None => Stream::Plain(tcp),
         Some(Err(_)) => return,
         Some(Ok(cfg)) => {
@@ -50,12 +59,59 @@ pub async fn accept(core: Rc<Core>, listener: usize, tcp: TcpStream, peer: Socke
             let cfg = cfg.clone();
             drop(active);
             match core.futures.run(handshake(cfg, tcp, timeout)).await {
+                Some(s) if s.conn.alpn_protocol() == Some(b"h2") => {
+                    // HTTP/2: the rustls state moves to the poll-style glue
+                    // h2 needs; the connection runs as its own task.
+                    let (tcp, conn, rest) = s.into_parts();
+                    if let Ok(io) = monoio::io::IntoPollIo::into_poll_io(tcp) {
+                        let io = crate::tls::poll::PollTls::new(io, conn, rest);
+                        monoio::spawn(crate::server::h2::serve(core, listener, io, peer));
+                    }
+                    return;
+                }
                 Some(s) => Stream::Server(s),
                 None => return,
             }
         }
     };
     serve(core, listener, stream, peer).await
+}
+
+/// On an h2c listener: whether the client opens with the HTTP/2 preface
+/// (peeked, so an HTTP/1 request's bytes stay in the socket).
+async fn prior_knowledge(tcp: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let pre = crate::server::h2::PREFACE;
+    for _ in 0..50 {
+        if tcp.readable(true).await.is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 24];
+        // SAFETY: recv(2) writes at most buf.len() bytes into buf; MSG_PEEK
+        // leaves them in the socket.
+        let n = unsafe {
+            libc::recv(
+                tcp.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n <= 0 {
+            // Closed, or a spurious wake-up: let the HTTP/1 path decide.
+            return false;
+        }
+        let n = n as usize;
+        if buf[..n] != pre[..n] {
+            return false;
+        }
+        if n == pre.len() {
+            return true;
+        }
+        // A prefix of the preface so far: wait for more.
+        monoio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    false
 }
 
 /// The server side of a TLS handshake; `None` when it failed or timed out.

@@ -16,6 +16,7 @@ pub mod bufpool;
 pub mod conn;
 pub mod control;
 pub mod core;
+pub mod h2;
 pub mod idle;
 pub mod io;
 pub mod notify;

@@ -6,10 +6,11 @@
 
 pub mod certs;
 pub mod client;
+pub mod poll;
 pub mod server;
 pub mod stream;
 
 /// Whether the HTTP/2 server is built in (ALPN offers `h2` only then).
-pub const H2_SERVER: bool = false;
+pub const H2_SERVER: bool = true;
 
 pub use stream::{Stream, TlsStream};

@@ -279,6 +279,84 @@ pub enum Stream {
     Plain(TcpStream),
     Server(Box<TlsStream<ServerConnection>>),
     Client(Box<TlsStream<ClientConnection>>),
+    /// In memory: an HTTP/2 stream's request runs through the HTTP/1
+    /// pipeline against this (see `server::h2`).
+    Mem(Box<MemStream>),
+}
+
+/// A stream in memory: reads return `input` then the end; writes append
+/// to `output`.
+#[derive(Debug, Default)]
+pub struct MemStream {
+    pub input: Vec<u8>,
+    pub pos: usize,
+    pub output: Vec<u8>,
+}
+
+impl MemStream {
+    fn read_into(&mut self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.input.len() - self.pos);
+        dst[..n].copy_from_slice(&self.input[self.pos..self.pos + n]);
+        self.pos += n;
+        n
+    }
+}
+
+impl AsyncReadRent for MemStream {
+    async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
+        // SAFETY: write_ptr..write_ptr+bytes_total is the buffer's spare room.
+        let dst = unsafe { std::slice::from_raw_parts_mut(buf.write_ptr(), buf.bytes_total()) };
+        let n = self.read_into(dst);
+        // SAFETY: n bytes were written.
+        unsafe { buf.set_init(n) };
+        (Ok(n), buf)
+    }
+
+    async fn readv<T: monoio::buf::IoVecBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
+        if buf.write_iovec_len() == 0 {
+            return (Ok(0), buf);
+        }
+        // SAFETY: the array has at least one entry.
+        let first = unsafe { *buf.write_iovec_ptr() };
+        // SAFETY: the first iovec describes writable memory of iov_len bytes.
+        let dst =
+            unsafe { std::slice::from_raw_parts_mut(first.iov_base as *mut u8, first.iov_len) };
+        let n = self.read_into(dst);
+        // SAFETY: n bytes of the first iovec were written.
+        unsafe { buf.set_init(n) };
+        (Ok(n), buf)
+    }
+}
+
+impl AsyncWriteRent for MemStream {
+    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        // SAFETY: read_ptr..read_ptr+bytes_init is initialised data.
+        let src = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+        self.output.extend_from_slice(src);
+        (Ok(src.len()), buf)
+    }
+
+    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        let n = buf.read_iovec_len();
+        // SAFETY: the array has n entries describing initialised memory.
+        let iov = unsafe { std::slice::from_raw_parts(buf.read_iovec_ptr(), n) };
+        let mut total = 0;
+        for v in iov {
+            // SAFETY: each iovec describes iov_len initialised bytes.
+            let s = unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) };
+            self.output.extend_from_slice(s);
+            total += s.len();
+        }
+        (Ok(total), buf)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl From<TcpStream> for Stream {
@@ -294,14 +372,7 @@ impl Stream {
             Stream::Plain(s) => s.readable(true).await,
             Stream::Server(s) => s.readable().await,
             Stream::Client(s) => s.readable().await,
-        }
-    }
-
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Server(s) => s.tcp(),
-            Stream::Client(s) => s.tcp(),
+            Stream::Mem(_) => Ok(()),
         }
     }
 
@@ -324,6 +395,7 @@ impl AsyncReadRent for Stream {
             Stream::Plain(s) => s.read(buf).await,
             Stream::Server(s) => s.read(buf).await,
             Stream::Client(s) => s.read(buf).await,
+            Stream::Mem(s) => s.read(buf).await,
         }
     }
 
@@ -332,6 +404,7 @@ impl AsyncReadRent for Stream {
             Stream::Plain(s) => s.readv(buf).await,
             Stream::Server(s) => s.readv(buf).await,
             Stream::Client(s) => s.readv(buf).await,
+            Stream::Mem(s) => s.readv(buf).await,
         }
     }
 }
@@ -342,6 +415,7 @@ impl AsyncWriteRent for Stream {
             Stream::Plain(s) => s.write(buf).await,
             Stream::Server(s) => s.write(buf).await,
             Stream::Client(s) => s.write(buf).await,
+            Stream::Mem(s) => s.write(buf).await,
         }
     }
 
@@ -350,6 +424,7 @@ impl AsyncWriteRent for Stream {
             Stream::Plain(s) => s.writev(buf).await,
             Stream::Server(s) => s.writev(buf).await,
             Stream::Client(s) => s.writev(buf).await,
+            Stream::Mem(s) => s.writev(buf).await,
         }
     }
 
@@ -358,6 +433,7 @@ impl AsyncWriteRent for Stream {
             Stream::Plain(s) => s.flush().await,
             Stream::Server(s) => s.flush().await,
             Stream::Client(s) => s.flush().await,
+            Stream::Mem(s) => s.flush().await,
         }
     }
 
@@ -366,6 +442,7 @@ impl AsyncWriteRent for Stream {
             Stream::Plain(s) => s.shutdown().await,
             Stream::Server(s) => s.shutdown().await,
             Stream::Client(s) => s.shutdown().await,
+            Stream::Mem(s) => s.shutdown().await,
         }
     }
 }

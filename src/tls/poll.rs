@@ -1,0 +1,182 @@
+//! rustls over a poll-style (tokio `AsyncRead`/`AsyncWrite`) stream, for the
+//! HTTP/2 server: h2 drives its connection with poll functions, so after a
+//! handshake done by the rent-style glue (`stream`), an `h2` connection's
+//! TCP stream goes to monoio's poll-io and its rustls state comes here.
+//!
+//! Guarantees: ciphertext read but not yet fed at the switch is fed first;
+//! `poll_write` accepts plaintext only as far as rustls buffers it and
+//! pushes ciphertext out as the socket takes it; `poll_flush` returns once
+//! every queued record is written. TLS errors send their alert (best
+//! effort) and surface as `InvalidData`.
+
+use std::io::{self, Read as _, Write as _};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use monoio::io::poll_io::{AsyncRead, AsyncWrite, ReadBuf};
+use rustls::ServerConnection;
+
+/// TLS (server side) over a poll-style stream.
+#[derive(Debug)]
+pub struct PollTls<IO> {
+    io: IO,
+    conn: ServerConnection,
+    /// Ciphertext read from the socket, `rbuf[rpos..]` not yet fed.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    /// Ciphertext to write, `wbuf[wpos..]` not yet written.
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// The peer ended the TCP stream.
+    eof: bool,
+    /// close_notify was queued (shutdown).
+    closing: bool,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> PollTls<IO> {
+    /// `pending`: ciphertext the previous glue read but did not feed.
+    pub fn new(io: IO, conn: ServerConnection, pending: Vec<u8>) -> PollTls<IO> {
+        PollTls {
+            io,
+            conn,
+            rbuf: pending,
+            rpos: 0,
+            wbuf: Vec::new(),
+            wpos: 0,
+            eof: false,
+            closing: false,
+        }
+    }
+
+    /// Write queued ciphertext until none is left (or the socket is full).
+    fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.wpos == self.wbuf.len() {
+                self.wbuf.clear();
+                self.wpos = 0;
+                if !self.conn.wants_write() {
+                    return Poll::Ready(Ok(()));
+                }
+                while self.conn.wants_write() {
+                    self.conn.write_tls(&mut self.wbuf)?;
+                }
+            }
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.wpos += n;
+        }
+    }
+
+    /// Feed ciphertext (reading the socket when none is left).
+    fn poll_feed(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.rpos >= self.rbuf.len() {
+            self.rbuf.clear();
+            self.rpos = 0;
+            self.rbuf.resize(16 * 1024 + 256, 0);
+            let mut rb = ReadBuf::new(&mut self.rbuf);
+            let r = Pin::new(&mut self.io).poll_read(cx, &mut rb);
+            let n = match r {
+                Poll::Ready(Ok(())) => rb.filled().len(),
+                Poll::Ready(Err(e)) => {
+                    self.rbuf.clear();
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending => {
+                    self.rbuf.clear();
+                    return Poll::Pending;
+                }
+            };
+            self.rbuf.truncate(n);
+            if n == 0 {
+                self.eof = true;
+                self.conn.read_tls(&mut io::empty())?;
+                return Poll::Ready(self.process());
+            }
+        }
+        let mut rest = &self.rbuf[self.rpos..];
+        let n = self.conn.read_tls(&mut rest)?;
+        self.rpos += n;
+        Poll::Ready(self.process())
+    }
+
+    fn process(&mut self) -> io::Result<()> {
+        match self.conn.process_new_packets() {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // Queue the alert; the next flush (if any) sends it.
+                Err(io::Error::new(io::ErrorKind::InvalidData, e))
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for PollTls<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            match this.conn.reader().read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            if this.conn.wants_write() {
+                // Key updates and alerts go out before more is read.
+                let _ = this.poll_flush_tls(cx)?;
+            }
+            if let Err(e) = ready!(this.poll_feed(cx)) {
+                let _ = this.poll_flush_tls(cx);
+                return Poll::Ready(Err(e));
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for PollTls<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        loop {
+            let n = this.conn.writer().write(buf)?;
+            if n > 0 || buf.is_empty() {
+                // Push what we can now; the rest goes on the next call or flush.
+                if let Poll::Ready(Err(e)) = this.poll_flush_tls(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                return Poll::Ready(Ok(n));
+            }
+            // rustls' buffer is full: write ciphertext out first.
+            ready!(this.poll_flush_tls(cx))?;
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_flush_tls(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.closing {
+            this.conn.send_close_notify();
+            this.closing = true;
+        }
+        ready!(this.poll_flush_tls(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
