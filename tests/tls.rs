@@ -352,3 +352,57 @@ fn https_scheme_must_match_the_upstream() {
     assert!(!out.status.success());
     assert!(err.contains("has no `tls:` block"), "{err}");
 }
+
+#[test]
+fn plain_listener_redirects_to_https_and_tls_answers_carry_hsts() {
+    let pki = Pki::new();
+    // The TLS listener's port must be known to the redirect: take a free one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = tls_config(
+        &pki,
+        "    hsts_max_age: 31536000\n  - name: plain\n    address: 127.0.0.1:0\n    redirect_https: PORT",
+        "",
+        "rest",
+    )
+    .replace("address: 127.0.0.1:0\n    tls:", &format!("address: 127.0.0.1:{port}\n    tls:"))
+    .replace("PORT", &port.to_string());
+    let gw = Gateway::start(&yaml);
+    let plain = gw.listeners[1].1;
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ])
+        .arg(format!("http://{plain}/hello?x=1"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("308 https://127.0.0.1:{port}/hello?x=1")
+    );
+    // Following it lands on the TLS listener, whose answers carry HSTS
+    // (HTTP/1.1 and HTTP/2 alike).
+    for v in ["--http1.1", "--http2"] {
+        let (status, _, text) = curl(&pki, &gw, "api.example.com", "/hello", &[v, "-i"]);
+        assert_eq!(status, 200);
+        assert!(
+            text.to_ascii_lowercase()
+                .contains("strict-transport-security: max-age=31536000"),
+            "{v}: {text}"
+        );
+    }
+    // Gateway responses too (a REST API's 403 for an unknown route).
+    let (status, _, text) = curl(&pki, &gw, "api.example.com", "/nope", &["--http1.1", "-i"]);
+    assert_eq!(status, 403);
+    assert!(
+        text.contains("Strict-Transport-Security: max-age=31536000"),
+        "{text}"
+    );
+}

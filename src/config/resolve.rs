@@ -282,6 +282,7 @@ fn resolve_listeners(raw: &RawGateway, errors: &mut Errors) -> Vec<Listener> {
             .as_ref()
             .and_then(|t| super::tls::resolve_listener_tls(&t.value, errors));
         let http2 = super::tls::resolve_http2(l.http2.as_ref().map(|h| &h.value), errors);
+        super::tls::check_listener(l, errors);
         out.push(Listener {
             name: l.name.value.clone(),
             address,

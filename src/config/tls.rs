@@ -260,3 +260,28 @@ pub(crate) fn resolve_upstream_tls(raw: &RawUpstreamTls, errors: &mut Errors) ->
         skip_verify: raw.skip_verify.as_ref().is_some_and(|b| b.value),
     }
 }
+
+/// What only a TLS listener, or only a plain one, may set.
+pub(crate) fn check_listener(l: &super::model::RawListener, errors: &mut Errors) {
+    let tls = l.tls.is_some();
+    if let Some(r) = l.redirect_https.as_ref().filter(|_| tls) {
+        errors.at(
+            &r.referenced,
+            "`redirect_https` belongs on a plain listener (this one has `tls:`, it would redirect to itself)",
+        );
+    }
+    if let Some(h) = l.hsts_max_age.as_ref().filter(|_| !tls) {
+        errors.at(
+            &h.referenced,
+            "`hsts_max_age` applies only to a listener with `tls:` (browsers ignore it over plain HTTP)",
+        );
+    }
+    if let Some(h) = l.http2.as_ref()
+        && let Some(c) = h.value.h2c.as_ref().filter(|c| c.value && tls)
+    {
+        errors.at(
+            &c.referenced,
+            "`h2c` is HTTP/2 without TLS; on a `tls:` listener HTTP/2 is chosen by ALPN (`enabled`)",
+        );
+    }
+}

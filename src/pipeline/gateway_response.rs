@@ -407,6 +407,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &[],
+            hsts: None,
         };
         let mut out = Vec::new();
         GatewayResponse::MissingAuthenticationToken.write(&mut out, &c, false);
@@ -432,6 +433,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &[],
+            hsts: None,
         };
         let mut out = Vec::new();
         GatewayResponse::ResourceNotFound.write(&mut out, &c, false);
@@ -456,6 +458,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &[],
+            hsts: None,
         };
         let mut out = Vec::new();
         GatewayResponse::Forbidden.write(&mut out, &c, false);
@@ -582,6 +585,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &[],
+            hsts: None,
         };
         let mut out = Vec::new();
         GatewayResponse::AuthorizerFailure.write(&mut out, &c, false);
@@ -635,6 +639,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &list,
+            hsts: None,
         };
         // DEFAULT_4XX's status replaces a 4xx type's; its header is added.
         let mut out = Vec::new();
@@ -675,6 +680,7 @@ mod tests {
             extended_id: None,
             trace: None,
             responses: &list,
+            hsts: None,
         };
         let mut out = Vec::new();
         GatewayResponse::ResourceNotFound.write(&mut out, &c, false);

@@ -78,6 +78,8 @@ pub struct Request<'a> {
     pub retry_after: Option<u32>,
     /// The response cache's part (see `cache`).
     pub cache: cache::CacheStep,
+    /// HSTS max-age on a TLS listener (see `response::Common::hsts`).
+    pub hsts: Option<u64>,
 }
 
 impl Request<'_> {
@@ -93,6 +95,7 @@ impl Request<'_> {
             extended_id: (self.protocol == Protocol::Rest).then_some(&self.extended_id),
             trace: self.trace.as_ref().filter(|_| self.trace_in_response),
             responses: self.responses,
+            hsts: self.hsts,
         }
     }
 }
@@ -184,6 +187,10 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut Stream, bufs: &mut Buf
         facts: Facts::default(),
         retry_after: limited.and_then(|l| l.1),
         cache: cache::CacheStep::default(),
+        hsts: {
+            let l = &gw.listeners[ex.listener];
+            l.hsts_max_age.filter(|_| l.tls.is_some())
+        },
     };
     core.date.copy_to(&mut req.date);
     let keep = respond(core, ex, stream, bufs, &req, integration, refusal).await;

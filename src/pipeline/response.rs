@@ -28,6 +28,8 @@ pub struct Common<'a> {
     /// The API's gateway response overrides (empty before a request
     /// reaches an API).
     pub responses: &'a [GatewayResponseOverride],
+    /// A TLS listener's HSTS max-age: `Strict-Transport-Security` is sent.
+    pub hsts: Option<u64>,
 }
 
 /// Reason phrase for a status code (RFC 9110 §15).
@@ -111,6 +113,11 @@ pub fn common_headers(out: &mut Vec<u8>, c: &Common<'_>) {
     }
     if let Some(d) = c.deployment {
         header(out, b"x-tollgate-deployment", d.as_bytes());
+    }
+    if let Some(age) = c.hsts {
+        out.extend_from_slice(b"Strict-Transport-Security: max-age=");
+        push_u64(out, age);
+        out.extend_from_slice(b"\r\n");
     }
     if !c.keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");

@@ -15,7 +15,7 @@ use crate::tls::{Stream, TlsStream};
 use crate::pipeline::gateway_response::GatewayResponse;
 use crate::pipeline::response::Common;
 use crate::pipeline::{self, Exchange};
-use crate::proto::http1::{Reject, Version, parse_request};
+use crate::proto::http1::{Framing, Reject, Version, parse_request};
 use crate::server::bufpool::{BUF_SIZE, Bufs};
 use crate::server::core::{Active, Core};
 use crate::server::io::{self, IoFail};
@@ -206,6 +206,7 @@ async fn request(
                 extended_id: None,
                 trace: None,
                 responses: &[],
+                hsts: None,
             };
             gr.write(&mut bufs.wr, &common, false);
             let bytes = bufs.wr.len() as u64;
@@ -221,6 +222,9 @@ async fn request(
             });
             return false;
         }
+    }
+    if let Some(port) = active.gw().listeners[listener].redirect_https {
+        return redirect(core, &active, listener, stream, bufs, port).await;
     }
     let ex = Exchange {
         listener,
@@ -252,6 +256,41 @@ async fn read_head(active: &Active, stream: &mut Stream, bufs: &mut Bufs) -> Hea
             Err(IoFail::Closed | IoFail::Io(_)) => return Head::Gone,
         }
     }
+}
+
+/// Answer with the listener's redirect to https; the request's body (if
+/// any) is not read, so the connection then closes.
+async fn redirect(
+    core: &Core,
+    active: &Active,
+    listener: usize,
+    stream: &mut Stream,
+    bufs: &mut Bufs,
+    port: u16,
+) -> bool {
+    let head = &bufs.head;
+    let keep = head.keep_alive
+        && matches!(head.framing, Framing::None | Framing::Length(0))
+        && !core.draining.is_fired();
+    let mut date = [0u8; crate::observe::clock::DATE_LEN];
+    core.date.copy_to(&mut date);
+    let ip = active.listeners[listener].addr.ip().to_string();
+    bufs.wr.clear();
+    crate::server::redirect::write(
+        &mut bufs.wr,
+        &bufs.rd,
+        head,
+        port,
+        ip.as_bytes(),
+        &date,
+        keep,
+    );
+    let head_len = head.head_len;
+    bufs.rd.drain(..head_len);
+    io::write_all(stream, &mut bufs.wr, active.limits.keepalive_timeout)
+        .await
+        .is_ok()
+        && keep
 }
 
 fn reject_response(r: Reject) -> GatewayResponse {

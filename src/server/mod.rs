@@ -20,6 +20,7 @@ pub mod h2;
 pub mod idle;
 pub mod io;
 pub mod notify;
+pub mod redirect;
 pub mod slab;
 mod worker;
 
