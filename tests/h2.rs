@@ -172,12 +172,17 @@ fn floods_get_goaway_while_a_good_client_is_served() {
             }
         })
     };
-    // Rapid Reset (CVE-2023-44487) and a CONTINUATION flood, over TLS and h2c.
+    // Rapid Reset (CVE-2023-44487), CONTINUATION, PING and SETTINGS floods,
+    // over TLS and h2c.
     for (mode, tls) in [
         ("rapid-reset", true),
         ("rapid-reset", false),
         ("continuation", true),
         ("continuation", false),
+        ("ping", true),
+        ("ping", false),
+        ("settings", true),
+        ("settings", false),
     ] {
         let addr = if tls { gw.addr() } else { gw.listeners[1].1 };
         let out = flood(mode, addr, tls);

@@ -14,7 +14,9 @@
 //! Limits (per listener, `http2:`): concurrent streams, header list size,
 //! Rapid Reset (`max_pending_accept_reset_streams`), streams reset for the
 //! client's errors (`max_local_error_reset_streams`); past them h2 sends
-//! GOAWAY and the connection ends, others are unaffected. Request bodies
+//! GOAWAY and the connection ends, others are unaffected. CONTINUATION
+//! floods end at the header list size; PING and SETTINGS floods at
+//! `h2_watch::MAX_PER_SECOND` (see `h2_watch`). Request bodies
 //! are bounded by `limits.max_body_bytes` (past it: 413).
 //!
 //! Does not (yet): stream bodies (both are buffered whole), server push,
@@ -35,6 +37,7 @@ use crate::proto::http1::{
 };
 use crate::server::bufpool::Bufs;
 use crate::server::core::Core;
+use crate::server::h2_watch::{Verdict, Watched};
 use crate::tls::stream::{MemStream, Stream};
 
 /// The HTTP/2 connection preface a client with prior knowledge starts with.
@@ -67,6 +70,8 @@ where
         .max_local_error_reset_streams(Some(h.max_local_error_reset_streams as usize))
         .initial_window_size(256 * 1024)
         .initial_connection_window_size(1024 * 1024);
+    let verdict = Rc::new(Verdict::default());
+    let io = Watched::new(io, verdict.clone());
     let mut conn = match monoio::time::timeout(timeout, b.handshake::<_, Bytes>(io)).await {
         Ok(Ok(c)) => c,
         _ => return,
@@ -75,6 +80,16 @@ where
         let next = monoio::select! {
             biased;
             _ = core.draining.wait() => None,
+            _ = verdict.notify.wait() => {
+                // A PING or SETTINGS flood: GOAWAY, and the connection ends.
+                conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                let _ = monoio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    async { while let Some(Ok(_)) = conn.accept().await {} },
+                )
+                .await;
+                return;
+            }
             r = conn.accept() => Some(r),
         };
         match next {

@@ -17,6 +17,7 @@ pub mod conn;
 pub mod control;
 pub mod core;
 pub mod h2;
+pub mod h2_watch;
 pub mod idle;
 pub mod io;
 pub mod notify;

