@@ -17,8 +17,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-# tests/h2.rs drives HTTP/2 floods with the Python h2 library.
+# tests/h2.rs drives HTTP/2 floods with the Python h2 library and gRPC calls with grpcio.
 python3 -c 'import h2' >/dev/null 2>&1 || pip install --quiet h2
+python3 -c 'import grpc' >/dev/null 2>&1 || pip install --quiet grpcio
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "test.sh: installing cargo-fuzz"
   cargo install cargo-fuzz --locked --quiet

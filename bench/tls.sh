@@ -99,6 +99,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
     -keyout "$TMP/bench.key" -out "$TMP/bench.pem" 2>/dev/null || die "openssl req failed"
 cp "$BENCH/tls.yaml" "$TMP/tls.yaml"
+cp "$BENCH/nginx/tls.conf" "$TMP/nginx-tls.conf"
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average at start: $LOAD_START ($(nproc) CPUs; the machine may be shared)"
@@ -106,7 +107,7 @@ log "load average at start: $LOAD_START ($(nproc) CPUs; the machine may be share
 start_server() {    # start_server NAME -> SRV_PID, SRV_PORT
     case "$1" in
         nginx)
-            taskset -c "$SERVER_CPU" nginx -p "$TMP" -c "$BENCH/nginx/tls.conf" -e "$TMP/nginx-tls-error.log" \
+            taskset -c "$SERVER_CPU" nginx -p "$TMP" -c "$TMP/nginx-tls.conf" -e "$TMP/nginx-tls-error.log" \
                 >"$TMP/nginx-tls.log" 2>&1 &
             SRV_PID=$!; SRV_PORT=8491 ;;
         tollgate)

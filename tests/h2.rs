@@ -204,3 +204,96 @@ fn floods_get_goaway_while_a_good_client_is_served() {
     let (status, _, _) = curl(&pki, &gw, "api.example.com", "/hello", &["--http2"]);
     assert_eq!(status, 200);
 }
+
+/// The Python gRPC test server (tests/scripts/grpc_echo.py); killed on drop.
+struct GrpcServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for GrpcServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const GRPC_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/grpc_echo.py");
+
+impl GrpcServer {
+    fn start() -> GrpcServer {
+        let mut child = Command::new("python3")
+            .args([GRPC_SCRIPT, "server"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 grpc_echo.py (pip install grpcio)");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .expect("grpc server port (is grpcio installed?)");
+        GrpcServer { child, port }
+    }
+}
+
+#[test]
+fn grpc_unary_and_server_streaming_through_the_gateway() {
+    let pki = Pki::new();
+    let grpc = GrpcServer::start();
+    let (c, k) = pki.leaf("api", &["api.example.com"], false);
+    let yaml = format!(
+        r#"
+listeners:
+  - name: tls
+    address: 127.0.0.1:0
+    tls: {{cert: {c}, key: {k}}}
+  - name: h2c
+    address: 127.0.0.1:0
+    http2: {{h2c: true}}
+upstreams:
+  grpc: {{targets: ["127.0.0.1:{port}"], protocol: h2}}
+apis:
+  - name: g
+    stages: [$default]
+    routes:
+      - {{route: "POST /test.Echo/{{method}}", integration: {{type: http_proxy, uri: "http://grpc"}}}}
+"#,
+        port = grpc.port
+    );
+    let gw = Gateway::start(&yaml);
+    let want = "unary echo:hi OK kept\nstream 0:s,1:s,2:s,3:s,4:s\nfail NOT_FOUND no such thing\n";
+    // h2c with prior knowledge.
+    let out = Command::new("python3")
+        .args([GRPC_SCRIPT, "client", &gw.listeners[1].1.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        want,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Over TLS (ALPN h2), verified against the test CA.
+    let out = Command::new("python3")
+        .args([
+            GRPC_SCRIPT,
+            "client",
+            &gw.addr().to_string(),
+            &pki.path("ca.pem"),
+            "api.example.com",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        want,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

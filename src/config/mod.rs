@@ -149,10 +149,12 @@
 //! two paths that differ only in parameter names (`/pets/{id}` and
 //! `/pets/{petId}`, whatever their methods), two `$default` routes.
 //!
-//! **Integration URIs** (`http_proxy`). `http://` only (`https://` is not
-//! supported yet). The authority is either the name of an upstream, or a
-//! literal `host:port`, which adds an implicit single-target upstream named
-//! `host:port` with default settings (one per distinct spelling). The
+//! **Integration URIs** (`http_proxy`). `http://` or `https://`. The
+//! authority is either the name of an upstream (`https://` exactly when the
+//! upstream has a `tls:` block), or a literal `host:port`, which adds an
+//! implicit single-target upstream named `host:port` (`https://host:port`
+//! for TLS, verified against the bundled web roots for `host`) with default
+//! settings (one per distinct spelling). TLS and HTTP/2 settings: see `tls`. The
 //! authority as written is the `Host` header sent (unless `pass_host`). A URI
 //! with no path, or path `/`, and no query forwards the request's whole path
 //! as it came, stage prefix (or custom domain base path) included (as API
@@ -287,7 +289,7 @@ pub(crate) use gateway_responses::parse_template as parse_response_template;
 pub use gateway_responses::{GatewayResponseOverride, ResponseType, TemplatePiece};
 use resolve::Errors;
 use serde_saphyr::MessageFormatter;
-pub use tls::{Http2, ListenerTls, SniCert, UpstreamTls};
+pub use tls::{Http2, ListenerTls, SniCert, UpstreamProtocol, UpstreamTls};
 
 /// One configuration error, located in its file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -400,6 +402,7 @@ pub struct Upstream {
     pub idle_timeout: Duration,
     /// TLS to the targets (`None`: plain TCP).
     pub tls: Option<UpstreamTls>,
+    pub protocol: UpstreamProtocol,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

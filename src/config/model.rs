@@ -78,6 +78,8 @@ pub(crate) struct RawUpstream {
     pub idle_timeout_ms: Option<S<u64>>,
     /// TLS to the targets (`https://` integration URIs).
     pub tls: Option<S<super::tls::RawUpstreamTls>>,
+    /// `http1` (default) or `h2`.
+    pub protocol: Option<S<super::tls::RawUpstreamProtocol>>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]

@@ -118,6 +118,7 @@ fn upstream_with_defaults(name: &str, targets: Vec<SocketAddr>) -> Upstream {
         connect_timeout: Duration::from_millis(2000),
         idle_timeout: Duration::from_millis(60_000),
         tls: None,
+        protocol: super::UpstreamProtocol::Http1,
     }
 }
 
@@ -364,6 +365,10 @@ fn resolve_upstream(
     up.pool_size = to_usize(count(&raw.pool_size, "pool_size", 64, false, errors));
     up.connect_timeout = millis(&raw.connect_timeout_ms, "connect_timeout_ms", 2000, errors);
     up.idle_timeout = millis(&raw.idle_timeout_ms, "idle_timeout_ms", 60_000, errors);
+    up.protocol = raw
+        .protocol
+        .as_ref()
+        .map_or(super::UpstreamProtocol::Http1, |p| p.value.into());
     up.tls = raw
         .tls
         .as_ref()

@@ -52,6 +52,36 @@ pub(crate) struct RawHttp2 {
     pub max_local_error_reset_streams: Option<S<u32>>,
 }
 
+/// `protocol:` of an upstream.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawUpstreamProtocol {
+    Http1,
+    H2,
+}
+
+/// What an upstream speaks.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 over pooled keep-alive connections (default).
+    #[default]
+    Http1,
+    /// HTTP/2 (h2c, or h2 by ALPN with `tls:`): requests from HTTP/2
+    /// clients stream through, trailers included (gRPC).
+    H2,
+}
+
+impl From<RawUpstreamProtocol> for UpstreamProtocol {
+    fn from(r: RawUpstreamProtocol) -> UpstreamProtocol {
+        match r {
+            RawUpstreamProtocol::Http1 => UpstreamProtocol::Http1,
+            RawUpstreamProtocol::H2 => UpstreamProtocol::H2,
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawUpstreamTls {

@@ -141,6 +141,16 @@ async fn stream(
     let (parts, mut body) = req.into_parts();
     let mut bufs = core.bufs.take();
     bufs.rd.clear();
+    if let Some(hp) = h2_upstream(&core, &active, listener, &parts, &mut bufs) {
+        core.bufs.give(bufs);
+        let ex = Exchange {
+            listener,
+            peer,
+            active: active.clone(),
+        };
+        crate::integration::h2_proxy::relay(&core, &ex, hp, parts, body, respond).await;
+        return;
+    }
     // The body first (bounded), so the head can state its length.
     let mut data = std::mem::take(&mut bufs.scratch);
     data.clear();
@@ -196,6 +206,63 @@ async fn stream(
     send(&mut respond, &mem, method, &mut bufs);
     bufs.rd.clear();
     core.bufs.give(bufs);
+}
+
+/// When the request routes to an `http_proxy` integration whose upstream
+/// speaks HTTP/2, that integration (the stream is then relayed as a
+/// stream, see `integration::h2_proxy`). Only looked up when some upstream
+/// speaks HTTP/2.
+fn h2_upstream<'a>(
+    core: &Core,
+    active: &'a crate::server::core::Active,
+    listener: usize,
+    parts: &http::request::Parts,
+    bufs: &mut Bufs,
+) -> Option<&'a crate::config::HttpProxy> {
+    use crate::config::{Integration, UpstreamProtocol};
+    use crate::route::{Lookup, Selected, choose_deployment};
+    let gw = active.gw();
+    if !gw
+        .upstreams
+        .iter()
+        .any(|u| u.protocol == UpstreamProtocol::H2)
+    {
+        return None;
+    }
+    write_head(parts, &mut bufs.rd, 0, false, 0);
+    let parsed = parse_request(&bufs.rd, &active.head_limits, &mut bufs.head);
+    let found = (|| {
+        parsed.ok()??;
+        let (rd, head) = (&bufs.rd, &bufs.head);
+        let table = &active.listeners[listener].table;
+        let path = head.path.get(rd);
+        let Selected::Stage(sm) = table.select(head.host.map(|h| h.get(rd)), path) else {
+            return None;
+        };
+        let stage = &gw.apis[sm.api].stages[sm.stage];
+        let headers = head.headers.iter().map(|(n, v)| (n.get(rd), v.get(rd)));
+        let d = choose_deployment(stage, headers, || core.ids.next_u64());
+        let Lookup::Found(m) = table.route(
+            sm,
+            d,
+            head.method,
+            head.method_span.get(rd),
+            path,
+            &mut bufs.params,
+        ) else {
+            return None;
+        };
+        match &gw.apis[m.api].deployments[m.deployment].routes[m.route].integration {
+            Integration::HttpProxy(hp)
+                if gw.upstreams[hp.upstream].protocol == UpstreamProtocol::H2 =>
+            {
+                Some(hp)
+            }
+            _ => None,
+        }
+    })();
+    bufs.rd.clear();
+    found
 }
 
 /// The stream's request as an HTTP/1.1 head.

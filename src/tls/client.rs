@@ -1,7 +1,7 @@
 //! TLS to upstreams: the certificate is verified against the bundled web
 //! roots (webpki-roots) or the CA bundle the upstream names, for the name
 //! sent by SNI; `skip_verify` turns verification off and says so in its
-//! name. ALPN offers `http/1.1` (the upstream exchange speaks HTTP/1.1).
+//! name. ALPN offers the one protocol the upstream is configured to speak.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -63,7 +63,7 @@ impl ServerCertVerifier for NoVerify {
 }
 
 /// The client configuration for an upstream.
-pub fn client_config(tls: &UpstreamTls) -> Result<Arc<rustls::ClientConfig>, String> {
+pub fn client_config(tls: &UpstreamTls, alpn: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?;
@@ -86,6 +86,6 @@ pub fn client_config(tls: &UpstreamTls) -> Result<Arc<rustls::ClientConfig>, Str
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.alpn_protocols = vec![alpn.to_vec()];
     Ok(Arc::new(cfg))
 }

@@ -1,5 +1,5 @@
-//! rustls over a poll-style (tokio `AsyncRead`/`AsyncWrite`) stream, for the
-//! HTTP/2 server: h2 drives its connection with poll functions, so after a
+//! rustls over a poll-style (tokio `AsyncRead`/`AsyncWrite`) stream, for
+//! HTTP/2 (server, and client to upstreams): h2 drives its connection with poll functions, so after a
 //! handshake done by the rent-style glue (`stream`), an `h2` connection's
 //! TCP stream goes to monoio's poll-io and its rustls state comes here.
 //!
@@ -14,13 +14,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use monoio::io::poll_io::{AsyncRead, AsyncWrite, ReadBuf};
-use rustls::ServerConnection;
+use std::ops::DerefMut;
 
-/// TLS (server side) over a poll-style stream.
+use rustls::{ConnectionCommon, SideData};
+
+/// TLS (either side) over a poll-style stream.
 #[derive(Debug)]
-pub struct PollTls<IO> {
+pub struct PollTls<IO, C> {
     io: IO,
-    conn: ServerConnection,
+    conn: C,
     /// Ciphertext read from the socket, `rbuf[rpos..]` not yet fed.
     rbuf: Vec<u8>,
     rpos: usize,
@@ -33,9 +35,14 @@ pub struct PollTls<IO> {
     closing: bool,
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> PollTls<IO> {
+impl<IO, C, D> PollTls<IO, C>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    C: DerefMut<Target = ConnectionCommon<D>> + Unpin,
+    D: SideData,
+{
     /// `pending`: ciphertext the previous glue read but did not feed.
-    pub fn new(io: IO, conn: ServerConnection, pending: Vec<u8>) -> PollTls<IO> {
+    pub fn new(io: IO, conn: C, pending: Vec<u8>) -> PollTls<IO, C> {
         PollTls {
             io,
             conn,
@@ -112,7 +119,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> PollTls<IO> {
     }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for PollTls<IO> {
+impl<IO, C, D> AsyncRead for PollTls<IO, C>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    C: DerefMut<Target = ConnectionCommon<D>> + Unpin,
+    D: SideData,
+{
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -143,7 +155,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for PollTls<IO> {
     }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for PollTls<IO> {
+impl<IO, C, D> AsyncWrite for PollTls<IO, C>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    C: DerefMut<Target = ConnectionCommon<D>> + Unpin,
+    D: SideData,
+{
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -23,6 +23,7 @@ use crate::config::{Balance, Gateway, Upstream};
 use crate::observe::request_id::IdGen;
 
 pub mod exchange;
+pub mod h2;
 
 #[derive(Debug)]
 struct Idle {
@@ -62,6 +63,8 @@ pub struct Stats {
 pub struct Pools {
     groups: Vec<Group>,
     pub stats: Stats,
+    /// HTTP/2 connections to `protocol: h2` upstreams, by (upstream, target).
+    h2: h2::H2Conns,
 }
 
 /// A connection checked out for one exchange. Dropping it closes the
@@ -80,6 +83,7 @@ impl Pools {
         Pools {
             groups: gw.upstreams.iter().map(group).collect(),
             stats: Stats::default(),
+            h2: h2::H2Conns::default(),
         }
     }
 
@@ -264,7 +268,11 @@ fn group(u: &Upstream) -> Group {
             });
             let name = ServerName::try_from(name)
                 .map_err(|e| format!("upstream `{}`: server name: {e}", u.name))?;
-            let cfg = crate::tls::client::client_config(t)
+            let alpn: &[u8] = match u.protocol {
+                crate::config::UpstreamProtocol::H2 => b"h2",
+                crate::config::UpstreamProtocol::Http1 => b"http/1.1",
+            };
+            let cfg = crate::tls::client::client_config(t, alpn)
                 .map_err(|e| format!("upstream `{}`: {e}", u.name))?;
             Ok((cfg, name))
         }),
