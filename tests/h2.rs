@@ -297,3 +297,21 @@ apis:
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn idle_h2_connections_close_after_the_keepalive_timeout() {
+    let gw = Gateway::start(
+        "listeners: [{name: h2c, address: 127.0.0.1:0, http2: {h2c: true}}]\n\
+         limits: {keepalive_timeout_ms: 300}\n\
+         apis: [{name: a, stages: [$default], routes: [{route: GET /x, integration: {type: mock}}]}]\n",
+    );
+    let started = std::time::Instant::now();
+    let out = flood("idle", gw.addr(), false);
+    // GOAWAY with NO_ERROR (0), within a few keep-alive periods.
+    assert_eq!(out.trim(), "GOAWAY 0");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}

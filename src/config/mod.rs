@@ -23,6 +23,8 @@
 //! listeners:                    # required, at least one
 //!   - name: main                # letters, digits, . _ - ; unique
 //!     address: 127.0.0.1:8080   # IP:port; port 0 = any free port. IPv6: "[::1]:8080" (quoted)
+//!     # optional: tls: {cert, key, certificates}, http2: {...}, redirect_https: PORT,
+//!     # hsts_max_age: SECONDS — see the `tls` module and README "TLS and HTTP/2"
 //!
 //! limits:                       # optional; defaults shown
 //!   max_header_bytes: 16384     # request head larger → 431

@@ -76,10 +76,20 @@ where
         Ok(Ok(c)) => c,
         _ => return,
     };
+    let keepalive = core.active().limits.keepalive_timeout;
+    let mut deadline = std::time::Instant::now() + keepalive;
     loop {
         let next = monoio::select! {
             biased;
             _ = core.draining.wait() => None,
+            _ = core.idle.sleep_until(deadline) => {
+                if conn.has_streams() {
+                    deadline = std::time::Instant::now() + keepalive;
+                    continue;
+                }
+                // Idle past the keep-alive timeout: GOAWAY and close.
+                None
+            }
             _ = verdict.notify.wait() => {
                 // A PING or SETTINGS flood: GOAWAY, and the connection ends.
                 conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
@@ -94,12 +104,13 @@ where
         };
         match next {
             Some(Some(Ok((req, respond)))) => {
+                deadline = core.now.get() + keepalive;
                 monoio::spawn(stream(core.clone(), listener, peer, req, respond));
             }
             // Closed by the client, or a connection error (h2 sent GOAWAY).
             Some(None) | Some(Some(Err(_))) => return,
             None => {
-                // Draining: GOAWAY, then finish the streams already open.
+                // Draining or idle: GOAWAY, then finish the streams already open.
                 conn.graceful_shutdown();
                 while let Some(r) = conn.accept().await {
                     match r {
@@ -337,6 +348,21 @@ fn write_head(
     out.extend_from_slice(b"\r\n");
 }
 
+/// A response field's name; the gateway's own names without an allocation.
+fn header_name(name: &[u8]) -> Option<http::HeaderName> {
+    for known in [
+        "apigw-requestid",
+        "x-amzn-requestid",
+        "x-amz-apigw-id",
+        "x-amzn-errortype",
+    ] {
+        if name.eq_ignore_ascii_case(known.as_bytes()) {
+            return Some(http::HeaderName::from_static(known));
+        }
+    }
+    http::HeaderName::from_bytes(name).ok()
+}
+
 /// Parse the pipeline's HTTP/1 response and send it on the stream.
 fn send(respond: &mut SendResponse<Bytes>, mem: &MemStream, method: Method, bufs: &mut Bufs) {
     let out = &mem.output;
@@ -379,10 +405,7 @@ fn send(respond: &mut SendResponse<Bytes>, mem: &MemStream, method: Method, bufs
         {
             continue;
         }
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::from_bytes(name),
-            http::HeaderValue::from_bytes(v.get(out)),
-        ) {
+        if let (Some(n), Ok(v)) = (header_name(name), http::HeaderValue::from_bytes(v.get(out))) {
             headers.append(n, v);
         }
     }

@@ -4,9 +4,10 @@
 //! TCP stream goes to monoio's poll-io and its rustls state comes here.
 //!
 //! Guarantees: ciphertext read but not yet fed at the switch is fed first;
-//! `poll_write` accepts plaintext only as far as rustls buffers it and
-//! pushes ciphertext out as the socket takes it; `poll_flush` returns once
-//! every queued record is written. TLS errors send their alert (best
+//! `poll_write` buffers plaintext (up to 64 KiB before it pushes), so the
+//! frames written between two flushes go out in as few records and writes
+//! as possible; `poll_flush` returns once every byte is encrypted and
+//! written. TLS errors send their alert (best
 //! effort) and surface as `InvalidData`.
 
 use std::io::{self, Read as _, Write as _};
@@ -18,14 +19,24 @@ use std::ops::DerefMut;
 
 use rustls::{ConnectionCommon, SideData};
 
+/// Ciphertext read size: one record and its overhead.
+const READ_BUF: usize = 16 * 1024 + 256;
+/// Plaintext buffered before it must go to rustls.
+const PLAIN_BUF: usize = 64 * 1024;
+
 /// TLS (either side) over a poll-style stream.
 #[derive(Debug)]
 pub struct PollTls<IO, C> {
     io: IO,
     conn: C,
-    /// Ciphertext read from the socket, `rbuf[rpos..]` not yet fed.
+    /// Ciphertext read from the socket, `rbuf[rpos..rlen]` not yet fed
+    /// (`rbuf` keeps its full length: no zeroing per read).
     rbuf: Vec<u8>,
     rpos: usize,
+    rlen: usize,
+    /// Plaintext written but not yet handed to rustls: HTTP/2 writes
+    /// frame by frame, and one record per flush beats one per frame.
+    pbuf: Vec<u8>,
     /// Ciphertext to write, `wbuf[wpos..]` not yet written.
     wbuf: Vec<u8>,
     wpos: usize,
@@ -43,16 +54,38 @@ where
 {
     /// `pending`: ciphertext the previous glue read but did not feed.
     pub fn new(io: IO, conn: C, pending: Vec<u8>) -> PollTls<IO, C> {
+        let rlen = pending.len();
         PollTls {
             io,
             conn,
             rbuf: pending,
             rpos: 0,
+            rlen,
+            pbuf: Vec::new(),
             wbuf: Vec::new(),
             wpos: 0,
             eof: false,
             closing: false,
         }
+    }
+
+    /// Hand buffered plaintext to rustls (as few records as it takes) and
+    /// write the ciphertext out.
+    fn poll_push(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut at = 0;
+        while at < self.pbuf.len() {
+            let n = self.conn.writer().write(&self.pbuf[at..])?;
+            at += n;
+            if n == 0 {
+                // rustls' buffer is full: write ciphertext out first.
+                if self.poll_flush_tls(cx)?.is_pending() {
+                    self.pbuf.drain(..at);
+                    return Poll::Pending;
+                }
+            }
+        }
+        self.pbuf.clear();
+        self.poll_flush_tls(cx)
     }
 
     /// Write queued ciphertext until none is left (or the socket is full).
@@ -78,31 +111,23 @@ where
 
     /// Feed ciphertext (reading the socket when none is left).
     fn poll_feed(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.rpos >= self.rbuf.len() {
-            self.rbuf.clear();
+        if self.rpos >= self.rlen {
             self.rpos = 0;
-            self.rbuf.resize(16 * 1024 + 256, 0);
+            self.rlen = 0;
+            if self.rbuf.len() < READ_BUF {
+                self.rbuf.resize(READ_BUF, 0);
+            }
             let mut rb = ReadBuf::new(&mut self.rbuf);
-            let r = Pin::new(&mut self.io).poll_read(cx, &mut rb);
-            let n = match r {
-                Poll::Ready(Ok(())) => rb.filled().len(),
-                Poll::Ready(Err(e)) => {
-                    self.rbuf.clear();
-                    return Poll::Ready(Err(e));
-                }
-                Poll::Pending => {
-                    self.rbuf.clear();
-                    return Poll::Pending;
-                }
-            };
-            self.rbuf.truncate(n);
+            ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
+            let n = rb.filled().len();
+            self.rlen = n;
             if n == 0 {
                 self.eof = true;
                 self.conn.read_tls(&mut io::empty())?;
                 return Poll::Ready(self.process());
             }
         }
-        let mut rest = &self.rbuf[self.rpos..];
+        let mut rest = &self.rbuf[self.rpos..self.rlen];
         let n = self.conn.read_tls(&mut rest)?;
         self.rpos += n;
         Poll::Ready(self.process())
@@ -167,28 +192,22 @@ where
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        loop {
-            let n = this.conn.writer().write(buf)?;
-            if n > 0 || buf.is_empty() {
-                // Push what we can now; the rest goes on the next call or flush.
-                if let Poll::Ready(Err(e)) = this.poll_flush_tls(cx) {
-                    return Poll::Ready(Err(e));
-                }
-                return Poll::Ready(Ok(n));
-            }
-            // rustls' buffer is full: write ciphertext out first.
-            ready!(this.poll_flush_tls(cx))?;
+        if this.pbuf.len() >= PLAIN_BUF {
+            ready!(this.poll_push(cx))?;
         }
+        this.pbuf.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        ready!(this.poll_flush_tls(cx))?;
+        ready!(this.poll_push(cx))?;
         Pin::new(&mut this.io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        ready!(this.poll_push(cx))?;
         if !this.closing {
             this.conn.send_close_notify();
             this.closing = true;
