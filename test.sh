@@ -20,6 +20,8 @@ fi
 # tests/h2.rs drives HTTP/2 floods with the Python h2 library and gRPC calls with grpcio.
 python3 -c 'import h2' >/dev/null 2>&1 || pip install --quiet h2
 python3 -c 'import grpc' >/dev/null 2>&1 || pip install --quiet grpcio
+# tests/tls.rs scans the TLS listener with sslyze (about a second).
+python3 -c 'import sslyze' >/dev/null 2>&1 || pip install --quiet sslyze
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "test.sh: installing cargo-fuzz"
   cargo install cargo-fuzz --locked --quiet

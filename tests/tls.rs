@@ -406,3 +406,74 @@ fn plain_listener_redirects_to_https_and_tls_answers_carry_hsts() {
         "{text}"
     );
 }
+
+#[test]
+fn sslyze_scan_finds_no_old_protocols_and_no_weak_suites() {
+    let pki = Pki::new();
+    let gw = Gateway::start(&tls_config(&pki, "", "", "http"));
+    let json = temp_path("json");
+    let out = Command::new("python3")
+        .args(["-m", "sslyze", "--sslv2", "--sslv3", "--tlsv1", "--tlsv1_1"])
+        .args([
+            "--tlsv1_2",
+            "--tlsv1_3",
+            "--heartbleed",
+            "--robot",
+            "--compression",
+        ])
+        .arg("--json_out")
+        .arg(&json)
+        .arg(gw.addr().to_string())
+        .output()
+        .expect("python3 -m sslyze (pip install sslyze; test.sh does)");
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| {
+        panic!(
+            "sslyze wrote no report (pip install sslyze): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let _ = std::fs::remove_file(&json);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let scan = &report["server_scan_results"][0]["scan_result"];
+    let accepted = |kind: &str| -> Vec<String> {
+        let list = &scan[kind]["result"]["accepted_cipher_suites"];
+        assert!(list.is_array(), "{kind} missing in the report");
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                c["cipher_suite"]["name"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string()
+            })
+            .collect()
+    };
+    for old in [
+        "ssl_2_0_cipher_suites",
+        "ssl_3_0_cipher_suites",
+        "tls_1_0_cipher_suites",
+        "tls_1_1_cipher_suites",
+    ] {
+        assert_eq!(accepted(old), Vec::<String>::new(), "{old} accepted");
+    }
+    let tls12 = accepted("tls_1_2_cipher_suites");
+    assert!(!tls12.is_empty());
+    for suite in &tls12 {
+        assert!(
+            suite.starts_with("TLS_ECDHE_")
+                && (suite.contains("_GCM_") || suite.contains("CHACHA20_POLY1305")),
+            "weak TLS 1.2 suite accepted: {suite}"
+        );
+    }
+    assert!(!accepted("tls_1_3_cipher_suites").is_empty());
+    let vulnerable = |kind: &str, field: &str| scan[kind]["result"][field].as_bool();
+    assert_eq!(
+        vulnerable("heartbleed", "is_vulnerable_to_heartbleed"),
+        Some(false)
+    );
+    assert_eq!(
+        vulnerable("tls_compression", "supports_compression"),
+        Some(false)
+    );
+}
