@@ -477,3 +477,87 @@ fn sslyze_scan_finds_no_old_protocols_and_no_weak_suites() {
         Some(false)
     );
 }
+
+#[test]
+fn mtls_per_domain_requires_a_client_certificate_and_logs_its_subject() {
+    let pki = Pki::new();
+    let (dc, dk) = pki.leaf("default", &["default.test"], false);
+    let (ac, ak) = pki.leaf("api", &["api.example.com"], false);
+    let (cc, ck) = pki.leaf("client", &["client.test"], false);
+    let ca = pki.path("ca.pem");
+    let log = temp_path("log");
+    let yaml = format!(
+        r#"
+listeners:
+  - name: tls
+    address: 127.0.0.1:0
+    tls:
+      cert: {dc}
+      key: {dk}
+      certificates:
+        - {{names: [api.example.com], cert: {ac}, key: {ak}, client_ca: {ca}}}
+apis:
+  - name: a
+    stages:
+      - name: $default
+        access_log: {{destination: {log}, format: "$context.identity.clientCert.subjectDN $context.status $context.requestId"}}
+    routes:
+      - {{route: GET /hello, integration: {{type: mock, status: 200, body: hello}}}}
+"#,
+        log = log.display()
+    );
+    let gw = Gateway::start(&yaml);
+    for v in ["--http1.1", "--http2"] {
+        let (status, _, body) = curl(
+            &pki,
+            &gw,
+            "api.example.com",
+            "/hello",
+            &[v, "--cert", &cc, "--key", &ck],
+        );
+        assert_eq!((status, body.as_str()), (200, "hello"), "{v}");
+    }
+    // Without a client certificate the mTLS domain's handshake fails…
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--cacert",
+            &ca,
+        ])
+        .arg("--resolve")
+        .arg(format!("api.example.com:{}:127.0.0.1", gw.addr().port()))
+        .arg(format!(
+            "https://api.example.com:{}/hello",
+            gw.addr().port()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "000");
+    assert!(!out.status.success());
+    // …while other names on the listener need none.
+    let (status, _, _) = curl(&pki, &gw, "default.test", "/hello", &["--http1.1"]);
+    assert_eq!(status, 200);
+    // The verified subject reaches the access log.
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() >= 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_file(&log);
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.rsplit_once(' ').map_or(l, |(a, _)| a).to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        ["CN=client.test 200", "CN=client.test 200", "- 200"],
+        "{text}"
+    );
+}

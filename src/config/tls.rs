@@ -28,6 +28,9 @@ pub(crate) struct RawListenerTls {
     /// Certificates chosen by the client's SNI name.
     #[serde(default)]
     pub certificates: Vec<RawSniCert>,
+    /// mTLS for names without their own `client_ca`: clients must present
+    /// a certificate issued by one of these CAs (PEM bundle).
+    pub client_ca: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,6 +40,8 @@ pub(crate) struct RawSniCert {
     pub names: S<Vec<S<String>>>,
     pub cert: S<String>,
     pub key: S<String>,
+    /// mTLS for these names (see `RawListenerTls::client_ca`).
+    pub client_ca: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +104,8 @@ pub struct ListenerTls {
     pub cert: String,
     pub key: String,
     pub sni: Vec<SniCert>,
+    /// mTLS CA bundle for the default certificate's names.
+    pub client_ca: Option<String>,
     /// SHA-256 (hex) over every file's bytes: the id changes with them.
     pub digest: String,
 }
@@ -109,6 +116,8 @@ pub struct SniCert {
     pub names: Vec<String>,
     pub cert: String,
     pub key: String,
+    /// mTLS CA bundle for these names.
+    pub client_ca: Option<String>,
 }
 
 /// HTTP/2 on a listener.
@@ -169,25 +178,45 @@ pub(crate) fn resolve_listener_tls(
     errors: &mut Errors,
 ) -> Option<ListenerTls> {
     let file = errors.file().to_owned();
-    let mut digest = Sha256::new();
-    let mut ok = true;
-    let mut pair = |cert: &S<String>, key: &S<String>, errors: &mut Errors| {
+    let digest = std::cell::RefCell::new(Sha256::new());
+    let ok = std::cell::Cell::new(true);
+    let pair = |cert: &S<String>, key: &S<String>, errors: &mut Errors| {
         let c = relative(&file, &cert.value);
         let k = relative(&file, &key.value);
         match crate::tls::certs::load_pair(Path::new(&c), Path::new(&k)) {
-            Ok((_, bytes)) => digest.update(&bytes),
+            Ok((_, bytes)) => digest.borrow_mut().update(&bytes),
             Err(crate::tls::certs::PairError::Cert(e)) => {
                 errors.at(&cert.referenced, e);
-                ok = false;
+                ok.set(false);
             }
             Err(crate::tls::certs::PairError::Key(e)) => {
                 errors.at(&key.referenced, e);
-                ok = false;
+                ok.set(false);
             }
         }
         (c, k)
     };
     let (cert, key) = pair(&raw.cert, &raw.key, errors);
+    let ca = |c: &Option<S<String>>, errors: &mut Errors| {
+        c.as_ref().map(|c| {
+            let p = relative(&file, &c.value);
+            match std::fs::read(&p) {
+                Ok(bytes) => {
+                    if let Err(e) = crate::tls::certs::load_certs(Path::new(&p)) {
+                        errors.at(&c.referenced, e);
+                        ok.set(false);
+                    }
+                    digest.borrow_mut().update(&bytes);
+                }
+                Err(e) => {
+                    errors.at(&c.referenced, format!("cannot read `{p}`: {e}"));
+                    ok.set(false);
+                }
+            }
+            p
+        })
+    };
+    let client_ca = ca(&raw.client_ca, errors);
     let mut sni: Vec<SniCert> = Vec::new();
     let mut seen: Vec<(String, String)> = Vec::new();
     for s in &raw.certificates {
@@ -210,17 +239,25 @@ pub(crate) fn resolve_listener_tls(
             names.push(name);
         }
         let (cert, key) = pair(&s.cert, &s.key, errors);
-        sni.push(SniCert { names, cert, key });
+        let client_ca = ca(&s.client_ca, errors);
+        sni.push(SniCert {
+            names,
+            cert,
+            key,
+            client_ca,
+        });
     }
     let hex = digest
+        .into_inner()
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>();
-    ok.then_some(ListenerTls {
+    ok.get().then_some(ListenerTls {
         cert,
         key,
         sni,
+        client_ca,
         digest: hex,
     })
 }

@@ -231,6 +231,8 @@ pub struct Finished<'a> {
     /// The captured request parts and the buffer they are in.
     pub capture: Option<(&'a Capture, &'a [u8])>,
     pub wall: &'a WallClock,
+    /// The verified mTLS client certificate's subject, if any.
+    pub client_cert_subject: Option<&'a str>,
 }
 
 impl Observer {
@@ -397,6 +399,7 @@ impl Observer {
             extended_request_id: f.extended_id.as_bytes(),
             source_ip: f.peer,
             user_agent: cap.user_agent.clone().map(|r| &scratch[r]),
+            client_cert_subject: f.client_cert_subject,
             http_method: &scratch[cap.method.clone()],
             resource_path: route_key.and_then(|k| k.split_once(' ')).map(|(_, p)| p),
             route_key,
@@ -534,6 +537,7 @@ mod tests {
                 trace: None,
                 capture: Some((&cap, &scratch)),
                 wall: &wall,
+                client_cert_subject: None,
             });
         }
         obs.flush_logs();

@@ -38,6 +38,9 @@ pub struct Exchange {
     pub listener: usize,
     pub peer: SocketAddr,
     pub active: Rc<Active>,
+    /// The connection's verified mTLS client certificate subject (TLS
+    /// listeners with a `client_ca`).
+    pub client_cert_subject: Option<Rc<str>>,
 }
 
 /// What the pipeline knows of a request once its head is parsed; it
@@ -207,6 +210,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut Stream, bufs: &mut Buf
         trace: req.trace.as_ref(),
         capture: capture.as_ref().map(|c| (c, &bufs.log[..])),
         wall: &core.wall,
+        client_cert_subject: ex.client_cert_subject.as_deref(),
     });
     keep
 }

@@ -48,7 +48,7 @@ pub async fn accept(core: Rc<Core>, listener: usize, tcp: TcpStream, peer: Socke
             if !core.futures.run(prior_knowledge(&tcp)).await {
                 serve(core, listener, Stream::Plain(tcp), peer).await;
             } else if let Ok(io) = monoio::io::IntoPollIo::into_poll_io(tcp) {
-                monoio::spawn(crate::server::h2::serve(core, listener, io, peer));
+                monoio::spawn(crate::server::h2::serve(core, listener, io, peer, None));
             }
             return;
         }
@@ -62,10 +62,11 @@ pub async fn accept(core: Rc<Core>, listener: usize, tcp: TcpStream, peer: Socke
                 Some(s) if s.conn.alpn_protocol() == Some(b"h2") => {
                     // HTTP/2: the rustls state moves to the poll-style glue
                     // h2 needs; the connection runs as its own task.
+                    let subject = client_subject(&s.conn);
                     let (tcp, conn, rest) = s.into_parts();
                     if let Ok(io) = monoio::io::IntoPollIo::into_poll_io(tcp) {
                         let io = crate::tls::poll::PollTls::new(io, conn, rest);
-                        monoio::spawn(crate::server::h2::serve(core, listener, io, peer));
+                        monoio::spawn(crate::server::h2::serve(core, listener, io, peer, subject));
                     }
                     return;
                 }
@@ -75,6 +76,12 @@ pub async fn accept(core: Rc<Core>, listener: usize, tcp: TcpStream, peer: Socke
         }
     };
     serve(core, listener, stream, peer).await
+}
+
+/// The verified client certificate's subject of an mTLS connection.
+pub fn client_subject(conn: &rustls::ServerConnection) -> Option<Rc<str>> {
+    let cert = conn.peer_certificates()?.first()?;
+    crate::tls::x509::subject_dn(cert).map(Rc::from)
 }
 
 /// On an h2c listener: whether the client opens with the HTTP/2 preface
@@ -116,21 +123,78 @@ async fn prior_knowledge(tcp: &TcpStream) -> bool {
 
 /// The server side of a TLS handshake; `None` when it failed or timed out.
 async fn handshake(
-    cfg: std::sync::Arc<rustls::ServerConfig>,
+    cfgs: std::sync::Arc<crate::tls::server::ListenerConfigs>,
     tcp: TcpStream,
     timeout: std::time::Duration,
 ) -> Option<Box<TlsStream<rustls::ServerConnection>>> {
-    let conn = rustls::ServerConnection::new(cfg).ok()?;
-    let mut tls = Box::new(TlsStream::new(tcp, conn));
-    match monoio::time::timeout(timeout, tls.handshake()).await {
-        Ok(Ok(())) => Some(tls),
-        _ => None,
+    monoio::time::timeout(timeout, async move {
+        let (tcp, conn) = match &cfgs.per_domain {
+            None => (
+                tcp,
+                rustls::ServerConnection::new(cfgs.default.clone()).ok()?,
+            ),
+            // Some domain has its own client CA: read the ClientHello
+            // first, then go on with that domain's configuration.
+            Some(_) => client_hello(&cfgs, tcp).await?,
+        };
+        let mut tls = Box::new(TlsStream::new(tcp, conn));
+        tls.handshake().await.ok()?;
+        Some(tls)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Read the ClientHello (rustls' `Acceptor`) and start the connection with
+/// the configuration of the name it asks for.
+async fn client_hello(
+    cfgs: &crate::tls::server::ListenerConfigs,
+    mut tcp: TcpStream,
+) -> Option<(TcpStream, rustls::ServerConnection)> {
+    use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut buf = Vec::with_capacity(4096);
+    let accepted = loop {
+        buf.clear();
+        let (r, b) = tcp.read(buf).await;
+        buf = b;
+        if r.ok()? == 0 {
+            return None;
+        }
+        let mut rest = &buf[..];
+        while !rest.is_empty() {
+            if acceptor.read_tls(&mut rest).ok()? == 0 {
+                return None;
+            }
+        }
+        match acceptor.accept() {
+            Ok(Some(a)) => break a,
+            Ok(None) => {}
+            Err((_, mut alert)) => {
+                let mut out = Vec::new();
+                let _ = alert.write_all(&mut out);
+                let _ = tcp.write_all(out).await;
+                return None;
+            }
+        }
+    };
+    let cfg = cfgs.pick(accepted.client_hello().server_name());
+    match accepted.into_connection(cfg) {
+        Ok(conn) => Some((tcp, conn)),
+        Err((_, mut alert)) => {
+            let mut out = Vec::new();
+            let _ = alert.write_all(&mut out);
+            let _ = tcp.write_all(out).await;
+            None
+        }
     }
 }
 
 pub async fn serve(core: Rc<Core>, listener: usize, mut stream: Stream, peer: SocketAddr) {
     core.connections.set(core.connections.get() + 1);
     let _open = Open(&core);
+    let subject = stream.server_tls().and_then(client_subject);
     let mut held: Option<Box<Bufs>> = None;
     loop {
         let mut bufs = match held.take() {
@@ -158,7 +222,14 @@ pub async fn serve(core: Rc<Core>, listener: usize, mut stream: Stream, peer: So
         // stays small while the connection idles.
         let keep = core
             .futures
-            .run(request(&core, listener, &mut stream, &mut bufs, peer))
+            .run(request(
+                &core,
+                listener,
+                &mut stream,
+                &mut bufs,
+                peer,
+                &subject,
+            ))
             .await;
         if !keep {
             bufs.rd.clear();
@@ -181,6 +252,7 @@ async fn request(
     stream: &mut Stream,
     bufs: &mut Bufs,
     peer: SocketAddr,
+    subject: &Option<Rc<str>>,
 ) -> bool {
     // The configuration this request runs on, start to end.
     let active = core.active();
@@ -230,6 +302,7 @@ async fn request(
         listener,
         peer,
         active,
+        client_cert_subject: subject.clone(),
     };
     pipeline::run(core, &ex, stream, bufs).await
 }

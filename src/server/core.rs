@@ -37,7 +37,7 @@ pub struct ListenerState {
     pub protocol: Protocol,
     /// TLS termination: the rustls configuration, or why it could not be
     /// built (connections are then refused); `None` for plain TCP.
-    pub tls: Option<Result<Arc<rustls::ServerConfig>, String>>,
+    pub tls: Option<Result<Arc<crate::tls::server::ListenerConfigs>, String>>,
 }
 
 /// What one deployed configuration derives on one worker.
@@ -86,7 +86,7 @@ impl Active {
                     .unwrap_or(Protocol::Http),
                 tls: gw.listeners.get(i).and_then(|l| {
                     let t = l.tls.as_ref()?;
-                    let built = crate::tls::server::server_config(t, &l.http2);
+                    let built = crate::tls::server::listener_configs(t, &l.http2);
                     Some(match (built, previous) {
                         (Ok(c), _) => Ok(c),
                         // The files changed under the reload: keep serving the

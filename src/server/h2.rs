@@ -53,8 +53,13 @@ impl Drop for Open {
 }
 
 /// Serve one HTTP/2 connection until the client or the gateway ends it.
-pub async fn serve<IO>(core: Rc<Core>, listener: usize, io: IO, peer: SocketAddr)
-where
+pub async fn serve<IO>(
+    core: Rc<Core>,
+    listener: usize,
+    io: IO,
+    peer: SocketAddr,
+    subject: Option<Rc<str>>,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     core.connections.set(core.connections.get() + 1);
@@ -105,7 +110,14 @@ where
         match next {
             Some(Some(Ok((req, respond)))) => {
                 deadline = core.now.get() + keepalive;
-                monoio::spawn(stream(core.clone(), listener, peer, req, respond));
+                monoio::spawn(stream(
+                    core.clone(),
+                    listener,
+                    peer,
+                    subject.clone(),
+                    req,
+                    respond,
+                ));
             }
             // Closed by the client, or a connection error (h2 sent GOAWAY).
             Some(None) | Some(Some(Err(_))) => return,
@@ -115,7 +127,14 @@ where
                 while let Some(r) = conn.accept().await {
                     match r {
                         Ok((req, respond)) => {
-                            monoio::spawn(stream(core.clone(), listener, peer, req, respond));
+                            monoio::spawn(stream(
+                                core.clone(),
+                                listener,
+                                peer,
+                                subject.clone(),
+                                req,
+                                respond,
+                            ));
                         }
                         Err(_) => return,
                     }
@@ -144,6 +163,7 @@ async fn stream(
     core: Rc<Core>,
     listener: usize,
     peer: SocketAddr,
+    subject: Option<Rc<str>>,
     req: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
 ) {
@@ -158,6 +178,7 @@ async fn stream(
             listener,
             peer,
             active: active.clone(),
+            client_cert_subject: subject,
         };
         crate::integration::h2_proxy::relay(&core, &ex, hp, parts, body, respond).await;
         return;
@@ -193,6 +214,7 @@ async fn stream(
                 listener,
                 peer,
                 active,
+                client_cert_subject: subject,
             };
             core.futures
                 .run(pipeline::run(&core, &ex, &mut mem, &mut bufs))

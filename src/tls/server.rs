@@ -72,11 +72,104 @@ fn pair(cert: &str, key: &str) -> Result<Arc<CertifiedKey>, String> {
         })
 }
 
-/// Build a listener's server configuration (reads the certificate files).
-pub fn server_config(
-    tls: &ListenerTls,
-    http2: &Http2,
-) -> Result<Arc<rustls::ServerConfig>, String> {
+/// Values by SNI name: exact first, then a `*.` wildcard for one more label.
+#[derive(Debug)]
+pub struct ByName<T> {
+    exact: HashMap<String, T>,
+    wildcard: HashMap<String, T>,
+}
+
+impl<T> ByName<T> {
+    fn new() -> ByName<T> {
+        ByName {
+            exact: HashMap::new(),
+            wildcard: HashMap::new(),
+        }
+    }
+
+    fn insert(&mut self, name: &str, v: T) {
+        match name.strip_prefix("*.") {
+            Some(parent) => self.wildcard.insert(parent.to_owned(), v),
+            None => self.exact.insert(name.to_owned(), v),
+        };
+    }
+
+    pub fn find(&self, sni: Option<&str>) -> Option<&T> {
+        let name = sni?.trim_end_matches('.').to_ascii_lowercase();
+        self.exact.get(&name).or_else(|| {
+            let (_, parent) = name.split_once('.')?;
+            self.wildcard.get(parent)
+        })
+    }
+}
+
+/// A TLS listener's configurations: the default one, and one per domain
+/// with its own client CA (mTLS), chosen from the ClientHello's SNI name
+/// before the handshake goes on.
+#[derive(Debug)]
+pub struct ListenerConfigs {
+    pub default: Arc<rustls::ServerConfig>,
+    /// `None` when no domain has its own client CA (the fast path: no
+    /// ClientHello peek).
+    pub per_domain: Option<ByName<Arc<rustls::ServerConfig>>>,
+}
+
+impl ListenerConfigs {
+    pub fn pick(&self, sni: Option<&str>) -> Arc<rustls::ServerConfig> {
+        self.per_domain
+            .as_ref()
+            .and_then(|m| m.find(sni))
+            .unwrap_or(&self.default)
+            .clone()
+    }
+}
+
+fn client_verifier(
+    ca: &str,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in crate::tls::certs::load_certs(Path::new(ca))? {
+        roots
+            .add(c)
+            .map_err(|e| format!("`{ca}`: unusable CA certificate: {e}"))?;
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| format!("`{ca}`: {e}"))
+}
+
+/// Build a listener's configurations (reads the certificate files).
+pub fn listener_configs(tls: &ListenerTls, http2: &Http2) -> Result<Arc<ListenerConfigs>, String> {
+    let resolver = Arc::new(resolver(tls)?);
+    let build = |ca: Option<&String>| -> Result<Arc<rustls::ServerConfig>, String> {
+        let b = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| e.to_string())?;
+        let b = match ca {
+            Some(ca) => b.with_client_cert_verifier(client_verifier(ca)?),
+            None => b.with_no_client_auth(),
+        };
+        let mut cfg = b.with_cert_resolver(resolver.clone());
+        finish(&mut cfg, http2);
+        Ok(Arc::new(cfg))
+    };
+    let default = build(tls.client_ca.as_ref())?;
+    let mut per_domain: Option<ByName<Arc<rustls::ServerConfig>>> = None;
+    for s in tls.sni.iter().filter(|s| s.client_ca.is_some()) {
+        let cfg = build(s.client_ca.as_ref())?;
+        for n in &s.names {
+            per_domain
+                .get_or_insert_with(ByName::new)
+                .insert(n, cfg.clone());
+        }
+    }
+    Ok(Arc::new(ListenerConfigs {
+        default,
+        per_domain,
+    }))
+}
+
+fn resolver(tls: &ListenerTls) -> Result<SniResolver, String> {
     let mut exact = HashMap::new();
     let mut wildcard = HashMap::new();
     for s in &tls.sni {
@@ -88,16 +181,14 @@ pub fn server_config(
             };
         }
     }
-    let resolver = SniResolver {
+    Ok(SniResolver {
         exact,
         wildcard,
         default: pair(&tls.cert, &tls.key)?,
-    };
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+    })
+}
+
+fn finish(cfg: &mut rustls::ServerConfig, http2: &Http2) {
     cfg.alpn_protocols = if http2.enabled && crate::tls::H2_SERVER {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
@@ -108,5 +199,4 @@ pub fn server_config(
         cfg.send_tls13_tickets = 2;
     }
     cfg.session_storage = session_cache();
-    Ok(Arc::new(cfg))
 }
