@@ -7,6 +7,9 @@
 #   --quick      DURATION=3 (smoke test)
 #   --no-build   use the existing target/release/tollgate
 #   env DURATION=10       seconds per measured h2load run
+#   env ROUNDS=3          rounds; each round runs nginx then tollgate, and
+#                         the table shows each server's median round (the
+#                         machine may be shared: alternating spreads the noise)
 #   env LOADGEN_CPU=0 SERVER_CPU=1   CPU pinning (taskset -c)
 #
 # Scenarios (h2load pinned to LOADGEN_CPU, the server under test to
@@ -30,6 +33,7 @@ RESULTS="$BENCH/RESULTS.md"
 BIN="$ROOT/target/release/tollgate"
 
 DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-3}"
 LOADGEN_CPU="${LOADGEN_CPU:-0}"
 SERVER_CPU="${SERVER_CPU:-1}"
 BUILD=1
@@ -125,29 +129,43 @@ h2l() {             # h2l OUTFILE ARGS... (pinned)
 }
 rps_of() { awk '/^finished in/ { for (i = 1; i <= NF; i++) if ($i ~ /req\/s/) { v = $(i - 1); gsub(/,/, "", v); print v } }' "$1"; }
 fail_of() { awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($i == "failed,") print $(i - 1) }' "$1"; }
+rps_of_round() { printf '%.0f' "$(rps_of "$1")"; }
 
-declare -A RPS FAILED
+declare -A RPS FAILED ALL
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+for ((round = 1; round <= ROUNDS; round++)); do
 for server in nginx tollgate; do
     start_server "$server"
     url="https://127.0.0.1:$SRV_PORT/mock"
     h2l "$OUT/tls-h2-$server.warmup.txt" -c 32 -m 10 -D 1 "$url"
     h2l "$OUT/tls-h2-$server.txt" -c 32 -m 10 -D "$DURATION" "$url"
-    RPS[h2/$server]=$(rps_of "$OUT/tls-h2-$server.txt"); FAILED[h2/$server]=$(fail_of "$OUT/tls-h2-$server.txt")
+    RPS[h2/$server]=$(rps_of_round "$OUT/tls-h2-$server.txt"); FAILED[h2/$server]=$(fail_of "$OUT/tls-h2-$server.txt")
     h2l "$OUT/tls-h1-$server.txt" --h1 -c 32 -D "$DURATION" "$url"
-    RPS[h1/$server]=$(rps_of "$OUT/tls-h1-$server.txt"); FAILED[h1/$server]=$(fail_of "$OUT/tls-h1-$server.txt")
+    RPS[h1/$server]=$(rps_of_round "$OUT/tls-h1-$server.txt"); FAILED[h1/$server]=$(fail_of "$OUT/tls-h1-$server.txt")
     # New connections: rounds of 200 one-request connections for DURATION seconds.
     conns=0; fails=0; t0=$(date +%s.%N); : >"$OUT/tls-newconn-$server.txt"
     while awk -v t0="$t0" -v d="$DURATION" -v now="$(date +%s.%N)" 'BEGIN { exit !(now - t0 < d) }'; do
         h2l "$TMP/round.txt" --h1 -c 200 -n 200 "$url"
         cat "$TMP/round.txt" >>"$OUT/tls-newconn-$server.txt"
         ok=$(awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($i == "succeeded,") print $(i - 1) }' "$TMP/round.txt")
-        conns=$((conns + ${ok:-0})); fails=$((fails + $(fail_of "$TMP/round.txt" || echo 0)))
+        f=$(fail_of "$TMP/round.txt"); conns=$((conns + ${ok:-0})); fails=$((fails + ${f:-0}))
     done
     t1=$(date +%s.%N)
     RPS[newconn/$server]=$(awk -v c="$conns" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", c / (b - a) }')
     FAILED[newconn/$server]=$fails
-    log "$server: h2 ${RPS[h2/$server]} req/s, h1 ${RPS[h1/$server]} req/s, new TLS connections ${RPS[newconn/$server]}/s"
+    log "round $round $server: h2 ${RPS[h2/$server]} req/s, h1 ${RPS[h1/$server]} req/s, new TLS connections ${RPS[newconn/$server]}/s"
+    for k in h2 h1 newconn; do
+        ALL[$k/$server]="${ALL[$k/$server]:-} ${RPS[$k/$server]}"
+        FAILED[$k/$server/sum]=$(( ${FAILED[$k/$server/sum]:-0} + ${FAILED[$k/$server]:-0} ))
+    done
     stop_pid "$SRV_PID"
+done
+done
+for k in h2 h1 newconn; do
+    for server in nginx tollgate; do
+        RPS[$k/$server]=$(echo "${ALL[$k/$server]}" | median)
+        FAILED[$k/$server]=${FAILED[$k/$server/sum]}
+    done
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f×", a / b }'; }
@@ -165,7 +183,7 @@ SECTION=$(
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load average at start: $LOAD_START ($(nproc) CPUs, shared machine)"
     echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //') \`listen … ssl http2\`; tollgate: $REV; both 1 worker on CPU $SERVER_CPU, h2load on CPU $LOADGEN_CPU"
-    echo "- certificate: ECDSA P-256 (the same file for both); ${DURATION}s per run; target: h2 ≥ 1.3× nginx"
+    echo "- certificate: ECDSA P-256 (the same file for both); ${DURATION}s per run, $ROUNDS alternating rounds, median round shown (all rounds, nginx / tollgate: h2 ${ALL[h2/nginx]} / ${ALL[h2/tollgate]}; h1 ${ALL[h1/nginx]} / ${ALL[h1/tollgate]}; new connections ${ALL[newconn/nginx]} / ${ALL[newconn/tollgate]}); target: h2 ≥ 1.3× nginx"
     echo
     echo "$TABLE"
     echo "<!-- bench:tls:end -->"
