@@ -222,8 +222,14 @@ const GRPC_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/gr
 
 impl GrpcServer {
     fn start() -> GrpcServer {
+        GrpcServer::start_with(&[])
+    }
+
+    /// `tls`: certificate and key files (the server then speaks TLS).
+    fn start_with(tls: &[&str]) -> GrpcServer {
         let mut child = Command::new("python3")
             .args([GRPC_SCRIPT, "server"])
+            .args(tls)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -313,5 +319,40 @@ fn idle_h2_connections_close_after_the_keepalive_timeout() {
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
         started.elapsed()
+    );
+}
+
+#[test]
+fn grpc_to_an_upstream_over_tls_with_alpn_h2() {
+    let pki = Pki::new();
+    let (uc, uk) = pki.leaf("upstream", &["localhost"], false);
+    let grpc = GrpcServer::start_with(&[&uc, &uk]);
+    let yaml = format!(
+        r#"
+listeners:
+  - name: h2c
+    address: 127.0.0.1:0
+    http2: {{h2c: true}}
+upstreams:
+  grpc: {{targets: ["localhost:{port}"], protocol: h2, tls: {{ca_file: {ca}}}}}
+apis:
+  - name: g
+    stages: [$default]
+    routes:
+      - {{route: "POST /test.Echo/{{method}}", integration: {{type: http_proxy, uri: "https://grpc"}}}}
+"#,
+        port = grpc.port,
+        ca = pki.path("ca.pem"),
+    );
+    let gw = Gateway::start(&yaml);
+    let out = Command::new("python3")
+        .args([GRPC_SCRIPT, "client", &gw.addr().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "unary echo:hi OK kept\nstream 0:s,1:s,2:s,3:s,4:s\nfail NOT_FOUND no such thing\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -2,7 +2,8 @@
 """gRPC test peer for tests/h2.rs (grpcio from PyPI; raw bytes messages, so
 no .proto compilation is needed).
 
-usage: grpc_echo.py server            -> prints its port, serves until killed
+usage: grpc_echo.py server [CERT KEY] -> prints its port, serves until killed
+                                         (over TLS when given a certificate)
        grpc_echo.py client HOST:PORT [CA_FILE SNI_NAME]
                                       -> runs the calls (over TLS when a CA
                                          file is given), prints results
@@ -31,7 +32,7 @@ def fail(req, ctx):
     ctx.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
 
 
-def server():
+def server(cert=None, key=None):
     s = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     handlers = {
         "Unary": grpc.unary_unary_rpc_method_handler(unary, ident, ident),
@@ -39,7 +40,11 @@ def server():
         "Fail": grpc.unary_unary_rpc_method_handler(fail, ident, ident),
     }
     s.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Echo", handlers),))
-    port = s.add_insecure_port("127.0.0.1:0")
+    if cert:
+        creds = grpc.ssl_server_credentials([(open(key, "rb").read(), open(cert, "rb").read())])
+        port = s.add_secure_port("127.0.0.1:0", creds)
+    else:
+        port = s.add_insecure_port("127.0.0.1:0")
     s.start()
     print(port, flush=True)
     s.wait_for_termination()
@@ -68,6 +73,6 @@ def client(target, ca=None, name=None):
 
 if __name__ == "__main__":
     if sys.argv[1] == "server":
-        server()
+        server(*sys.argv[2:4])
     else:
         client(*sys.argv[2:5])
