@@ -40,6 +40,9 @@ use crate::server::core::Core;
 use crate::server::h2_watch::{Verdict, Watched};
 use crate::tls::stream::{MemStream, Stream};
 
+/// Request body bytes read and dropped past `max_body_bytes` before the 413.
+const DRAIN_AFTER_413: usize = 1024 * 1024;
+
 /// The HTTP/2 connection preface a client with prior knowledge starts with.
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -198,6 +201,18 @@ async fn stream(
             break;
         }
         data.extend_from_slice(&chunk);
+    }
+    if too_large {
+        // Read (and drop) a bounded amount more, so a client that is still
+        // sending usually gets to the end of its body before the 413: some
+        // clients treat the reset that follows an early answer as an error.
+        let mut left = DRAIN_AFTER_413;
+        while left > 0
+            && let Some(Ok(chunk)) = body.data().await
+        {
+            let _ = body.flow_control().release_capacity(chunk.len());
+            left = left.saturating_sub(chunk.len());
+        }
     }
     write_head(&parts, &mut bufs.rd, data.len() as u64, too_large, max_body);
     let method = Method::parse(parts.method.as_str().as_bytes());
