@@ -11,7 +11,4 @@ pub mod server;
 pub mod stream;
 pub mod x509;
 
-/// Whether the HTTP/2 server is built in (ALPN offers `h2` only then).
-pub const H2_SERVER: bool = true;
-
 pub use stream::{Stream, TlsStream};

@@ -189,7 +189,7 @@ fn resolver(tls: &ListenerTls) -> Result<SniResolver, String> {
 }
 
 fn finish(cfg: &mut rustls::ServerConfig, http2: &Http2) {
-    cfg.alpn_protocols = if http2.enabled && crate::tls::H2_SERVER {
+    cfg.alpn_protocols = if http2.enabled {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
         vec![b"http/1.1".to_vec()]
