@@ -12,6 +12,7 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 # tests/quota_redis.rs starts its own redis-server (two gateways share quotas).
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # tests/authorizers.rs and tests/alloc_auth.rs make signing keys with `openssl genpkey`.
+# tests/tls.rs and tests/h2.rs make their certificates with openssl.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
@@ -22,6 +23,11 @@ if ! python3 -c 'import botocore' >/dev/null 2>&1; then
   echo "test.sh: installing botocore"
   python3 -m pip install --quiet botocore
 fi
+# tests/h2.rs drives HTTP/2 floods with the Python h2 library and gRPC calls with grpcio.
+python3 -c 'import h2' >/dev/null 2>&1 || pip install --quiet h2
+python3 -c 'import grpc' >/dev/null 2>&1 || pip install --quiet grpcio
+# tests/tls.rs scans the TLS listener with sslyze (about a second).
+python3 -c 'import sslyze' >/dev/null 2>&1 || pip install --quiet sslyze
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "test.sh: installing cargo-fuzz"
   cargo install cargo-fuzz --locked --quiet

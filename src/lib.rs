@@ -15,4 +15,5 @@ pub mod route;
 pub mod server;
 pub mod snapshot;
 pub mod text;
+pub mod tls;
 pub mod upstream;

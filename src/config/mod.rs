@@ -23,6 +23,8 @@
 //! listeners:                    # required, at least one
 //!   - name: main                # letters, digits, . _ - ; unique
 //!     address: 127.0.0.1:8080   # IP:port; port 0 = any free port. IPv6: "[::1]:8080" (quoted)
+//!     # optional: tls: {cert, key, certificates}, http2: {...}, redirect_https: PORT,
+//!     # hsts_max_age: SECONDS — see the `tls` module and README "TLS and HTTP/2"
 //!
 //! limits:                       # optional; defaults shown
 //!   max_header_bytes: 16384     # request head larger → 431
@@ -166,10 +168,12 @@
 //! two paths that differ only in parameter names (`/pets/{id}` and
 //! `/pets/{petId}`, whatever their methods), two `$default` routes.
 //!
-//! **Integration URIs** (`http_proxy`). `http://` only (`https://` is not
-//! supported yet). The authority is either the name of an upstream, or a
-//! literal `host:port`, which adds an implicit single-target upstream named
-//! `host:port` with default settings (one per distinct spelling). The
+//! **Integration URIs** (`http_proxy`). `http://` or `https://`. The
+//! authority is either the name of an upstream (`https://` exactly when the
+//! upstream has a `tls:` block), or a literal `host:port`, which adds an
+//! implicit single-target upstream named `host:port` (`https://host:port`
+//! for TLS, verified against the bundled web roots for `host`) with default
+//! settings (one per distinct spelling). TLS and HTTP/2 settings: see `tls`. The
 //! authority as written is the `Host` header sent (unless `pass_host`). A URI
 //! with no path, or path `/`, and no query forwards the request's whole path
 //! as it came, stage prefix (or custom domain base path) included (as API
@@ -302,6 +306,7 @@ mod stage_tests;
 mod stages;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod vars;
 
 #[cfg(test)]
@@ -310,6 +315,7 @@ pub use gateway_responses::{GatewayResponseOverride, ResponseType, TemplatePiece
 pub use iam::{AccessKey, Authorization, Iam, IamSecret};
 use resolve::Errors;
 use serde_saphyr::MessageFormatter;
+pub use tls::{Http2, ListenerTls, SniCert, UpstreamProtocol, UpstreamTls};
 
 /// One configuration error, located in its file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -378,6 +384,13 @@ pub struct Listener {
     pub name: String,
     /// Port 0 asks the OS for a free port; the server prints what it bound.
     pub address: SocketAddr,
+    /// TLS termination: certificate files by path (`None`: plain TCP).
+    pub tls: Option<ListenerTls>,
+    pub http2: Http2,
+    /// Redirect every request to `https://host:PORT` (308).
+    pub redirect_https: Option<u16>,
+    /// HSTS max-age (seconds) on a TLS listener's responses.
+    pub hsts_max_age: Option<u64>,
 }
 
 /// Connection-level limits, server-wide.
@@ -415,6 +428,9 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     /// Idle pooled connections older than this are closed. Default 60 s.
     pub idle_timeout: Duration,
+    /// TLS to the targets (`None`: plain TCP).
+    pub tls: Option<UpstreamTls>,
+    pub protocol: UpstreamProtocol,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

@@ -50,6 +50,13 @@ pub(crate) struct RawGateway {
 pub(crate) struct RawListener {
     pub name: S<String>,
     pub address: S<String>,
+    /// TLS termination (see `tls`).
+    pub tls: Option<S<super::tls::RawListenerTls>>,
+    pub http2: Option<S<super::tls::RawHttp2>>,
+    /// Answer every request with a redirect to https on this port.
+    pub redirect_https: Option<S<u16>>,
+    /// `Strict-Transport-Security: max-age=N` on a TLS listener's responses.
+    pub hsts_max_age: Option<S<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +78,10 @@ pub(crate) struct RawUpstream {
     pub pool_size: Option<S<u64>>,
     pub connect_timeout_ms: Option<S<u64>>,
     pub idle_timeout_ms: Option<S<u64>>,
+    /// TLS to the targets (`https://` integration URIs).
+    pub tls: Option<S<super::tls::RawUpstreamTls>>,
+    /// `http1` (default) or `h2`.
+    pub protocol: Option<S<super::tls::RawUpstreamProtocol>>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]

@@ -87,6 +87,26 @@ impl UpstreamSet {
             .push(upstream_with_defaults(authority, vec![target]));
         Ok(self.list.len() - 1)
     }
+
+    /// The implicit single-target TLS upstream for `https://authority`
+    /// (named so, apart from a plain one to the same address).
+    pub(crate) fn literal_tls(&mut self, authority: &str) -> Result<usize, String> {
+        let name = format!("https://{authority}");
+        if let Some(i) = self.find(&name) {
+            return Ok(i);
+        }
+        let target = resolve_target(authority)?;
+        let mut up = upstream_with_defaults(&name, vec![target]);
+        up.tls = Some(super::UpstreamTls {
+            ca_file: None,
+            server_name: authority
+                .rsplit_once(':')
+                .map(|(h, _)| h.trim_matches(['[', ']']).to_owned()),
+            skip_verify: false,
+        });
+        self.list.push(up);
+        Ok(self.list.len() - 1)
+    }
 }
 
 fn upstream_with_defaults(name: &str, targets: Vec<SocketAddr>) -> Upstream {
@@ -97,6 +117,8 @@ fn upstream_with_defaults(name: &str, targets: Vec<SocketAddr>) -> Upstream {
         pool_size: 64,
         connect_timeout: Duration::from_millis(2000),
         idle_timeout: Duration::from_millis(60_000),
+        tls: None,
+        protocol: super::UpstreamProtocol::Http1,
     }
 }
 
@@ -258,9 +280,19 @@ fn resolve_listeners(raw: &RawGateway, errors: &mut Errors) -> Vec<Listener> {
                 ),
             );
         }
+        let tls = l
+            .tls
+            .as_ref()
+            .and_then(|t| super::tls::resolve_listener_tls(&t.value, errors));
+        let http2 = super::tls::resolve_http2(l.http2.as_ref().map(|h| &h.value), errors);
+        super::tls::check_listener(l, errors);
         out.push(Listener {
             name: l.name.value.clone(),
             address,
+            tls,
+            http2,
+            redirect_https: l.redirect_https.as_ref().map(|p| p.value),
+            hsts_max_age: l.hsts_max_age.as_ref().map(|h| h.value),
         });
     }
     out
@@ -335,6 +367,26 @@ fn resolve_upstream(
     up.pool_size = to_usize(count(&raw.pool_size, "pool_size", 64, false, errors));
     up.connect_timeout = millis(&raw.connect_timeout_ms, "connect_timeout_ms", 2000, errors);
     up.idle_timeout = millis(&raw.idle_timeout_ms, "idle_timeout_ms", 60_000, errors);
+    up.protocol = raw
+        .protocol
+        .as_ref()
+        .map_or(super::UpstreamProtocol::Http1, |p| p.value.into());
+    up.tls = raw
+        .tls
+        .as_ref()
+        .map(|t| super::tls::resolve_upstream_tls(&t.value, errors))
+        .map(|mut t| {
+            // SNI and verification default to the first target's host as written.
+            if t.server_name.is_none() {
+                t.server_name = raw
+                    .targets
+                    .value
+                    .first()
+                    .and_then(|t| t.value.rsplit_once(':'))
+                    .map(|(h, _)| h.trim_matches(['[', ']']).to_owned());
+            }
+            t
+        });
     // Keep it even when broken, so routes naming it get no second error.
     set.list.push(up);
 }

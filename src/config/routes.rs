@@ -373,14 +373,11 @@ fn resolve_uri_text(
 ) -> Option<(usize, Option<Template>, String)> {
     let scheme_end = text.find("://").map(|i| i + 3).unwrap_or(0);
     let scheme = text[..scheme_end].to_ascii_lowercase();
-    if scheme == "https://" {
-        errors.at(at, "https upstreams are not supported yet; use http://");
-        return None;
-    }
-    if scheme != "http://" {
+    let https = scheme == "https://";
+    if scheme != "http://" && !https {
         errors.at(
             at,
-            format!("integration uri `{text}` must start with http://"),
+            format!("integration uri `{text}` must start with http:// or https://"),
         );
         return None;
     }
@@ -399,7 +396,12 @@ fn resolve_uri_text(
         errors.at(at, "an integration uri may not carry user info (`user@`)");
         None
     } else if authority.contains(':') {
-        match upstreams.literal(authority) {
+        let literal = if https {
+            upstreams.literal_tls(authority)
+        } else {
+            upstreams.literal(authority)
+        };
+        match literal {
             Ok(i) => Some(i),
             Err(e) => {
                 errors.at(at, format!("integration uri host {e}"));
@@ -415,6 +417,19 @@ fn resolve_uri_text(
                     "unknown upstream `{authority}`: name one under `upstreams`, or write host:port"
                 ),
             );
+        }
+        if let Some(i) = found {
+            let tls = upstreams.list[i].tls.is_some();
+            if tls != https {
+                errors.at(
+                    at,
+                    if https {
+                        format!("upstream `{authority}` has no `tls:` block; add one (`tls: {{}}` for the defaults) or use http://")
+                    } else {
+                        format!("upstream `{authority}` speaks TLS (`tls:`); write https://{authority}")
+                    },
+                );
+            }
         }
         found
     };

@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
+use crate::tls::Stream;
 
 use crate::config::{HttpProxy, TemplatePart};
 use crate::pipeline::gateway_response::GatewayResponse;
@@ -35,7 +35,7 @@ use crate::upstream::exchange::{Fail, Target, send};
 pub async fn proxy(
     core: &Core,
     ex: &Exchange,
-    client: &mut TcpStream,
+    client: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     hp: &HttpProxy,
@@ -119,8 +119,8 @@ pub async fn proxy(
 async fn relay_response(
     core: &Core,
     active: &Active,
-    client: &mut TcpStream,
-    up: &mut TcpStream,
+    client: &mut Stream,
+    up: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     timeout: Duration,
@@ -232,7 +232,7 @@ async fn relay_response(
 async fn fail(
     core: &Core,
     ex: &Exchange,
-    client: &mut TcpStream,
+    client: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     body: &BodyReader,
@@ -432,7 +432,11 @@ fn build_request_head(
         }
     }
     push_ip(uw, ex.peer.ip());
-    uw.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ");
+    uw.extend_from_slice(if ex.active.listeners[ex.listener].tls.is_some() {
+        b"\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Port: "
+    } else {
+        b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: "
+    });
     response::push_u64(uw, u64::from(core.addrs[ex.listener].port()));
     uw.extend_from_slice(b"\r\n");
     match req.framing {

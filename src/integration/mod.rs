@@ -2,6 +2,7 @@
 //! configuration; `http` proxies to an upstream; `lambda` invokes a function
 //! with an API Gateway proxy event.
 
+pub mod h2_proxy;
 pub mod http;
 pub mod lambda;
 pub mod mock;

@@ -51,6 +51,9 @@ pub enum Var {
     SourceIp,
     /// `identity.userAgent`.
     UserAgent,
+    /// `identity.clientCert.subjectDN`: the verified mTLS client
+    /// certificate's subject (see `tls::x509`).
+    ClientCertSubjectDn,
     /// `httpMethod`.
     HttpMethod,
     /// `resourcePath`: the matched route's path template.
@@ -122,6 +125,7 @@ const VARS: &[(&str, Var)] = &[
     ("identity.user", Var::UserArn),
     ("identity.accessKey", Var::AccessKey),
     ("identity.accountId", Var::IdentityAccountId),
+    ("identity.clientCert.subjectDN", Var::ClientCertSubjectDn),
     ("httpMethod", Var::HttpMethod),
     ("resourcePath", Var::ResourcePath),
     ("routeKey", Var::RouteKey),
@@ -423,6 +427,7 @@ impl Format {
             Var::ExtendedRequestId => text(out, r.extended_request_id),
             Var::SourceIp => push_ip(out, r.source_ip),
             Var::UserAgent => opt_text(out, r.user_agent),
+            Var::ClientCertSubjectDn => opt_text(out, r.client_cert_subject.map(str::as_bytes)),
             Var::HttpMethod => text(out, r.http_method),
             Var::ResourcePath => opt_text(out, r.resource_path.map(str::as_bytes)),
             Var::RouteKey => opt_text(out, r.route_key.map(str::as_bytes)),
@@ -484,6 +489,8 @@ pub struct Record<'a> {
     pub extended_request_id: &'a [u8],
     pub source_ip: IpAddr,
     pub user_agent: Option<&'a [u8]>,
+    /// The verified mTLS client certificate's subject DN.
+    pub client_cert_subject: Option<&'a str>,
     pub http_method: &'a [u8],
     /// The matched route's path template (`/pets/{id}`); `None` for
     /// `$default` and when no route matched.

@@ -240,6 +240,8 @@ pub struct Finished<'a> {
     pub caller: Option<crate::observe::access_log::Caller<'a>>,
     /// Who the authorizer said the caller is.
     pub identity: Option<&'a crate::auth::Identity>,
+    /// The verified mTLS client certificate's subject, if any.
+    pub client_cert_subject: Option<&'a str>,
 }
 
 impl Observer {
@@ -406,6 +408,7 @@ impl Observer {
             extended_request_id: f.extended_id.as_bytes(),
             source_ip: f.peer,
             user_agent: cap.user_agent.clone().map(|r| &scratch[r]),
+            client_cert_subject: f.client_cert_subject,
             http_method: &scratch[cap.method.clone()],
             resource_path: route_key.and_then(|k| k.split_once(' ')).map(|(_, p)| p),
             route_key,
@@ -550,6 +553,7 @@ mod tests {
                 capture: Some((&cap, &scratch)),
                 wall: &wall,
                 caller: None,
+                client_cert_subject: None,
             });
         }
         obs.flush_logs();

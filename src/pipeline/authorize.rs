@@ -30,7 +30,7 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
+use crate::tls::Stream;
 
 use crate::auth::jwt::{self, JwtError};
 use crate::auth::lambda_authorizer::{self, Outcome};
@@ -83,7 +83,7 @@ thread_local! {
 pub async fn authorize(
     core: &Core,
     ex: &Exchange,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     m: Matched,
@@ -297,7 +297,7 @@ fn authorize_jwt(
 async fn authorize_lambda(
     core: &Core,
     ex: &Exchange,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     m: Matched,
@@ -421,7 +421,7 @@ fn apply(outcome: &Outcome, arn: &str, req: &Request<'_>) -> Authorized {
 async fn call(
     core: &Core,
     ex: &Exchange,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     m: Matched,

@@ -37,9 +37,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
+use crate::tls::Stream;
 use monoio::buf::IoBuf;
 use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
 
 use crate::cache::entry::Entry;
 use crate::cache::flush::Board;
@@ -113,7 +113,7 @@ pub fn authorized_to_invalidate(req: &Request<'_>) -> bool {
 pub async fn lookup(
     core: &Core,
     ex: &Exchange,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
 ) -> Step {
@@ -248,7 +248,7 @@ unsafe impl IoBuf for EntryBuf {
 async fn hit(
     core: &Core,
     ex: &Exchange,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     cache: &StageCache,

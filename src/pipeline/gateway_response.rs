@@ -552,6 +552,7 @@ mod tests {
             trace: None,
             responses: &[],
             cors: None,
+            hsts: None,
         };
         let mut out = Vec::new();
         GatewayResponse::MissingAuthenticationToken.write(&mut out, &c, false);
@@ -578,6 +579,7 @@ mod tests {
             trace: None,
             responses: &[],
             cors: None,
+            hsts: None,
         };
         let mut out = Vec::new();
         GatewayResponse::ResourceNotFound.write(&mut out, &c, false);
@@ -603,6 +605,7 @@ mod tests {
             trace: None,
             responses: &[],
             cors: None,
+            hsts: None,
         };
         let mut out = Vec::new();
         GatewayResponse::Forbidden.write(&mut out, &c, false);
@@ -730,6 +733,7 @@ mod tests {
             trace: None,
             responses: &[],
             cors: None,
+            hsts: None,
         };
         let mut out = Vec::new();
         GatewayResponse::AuthorizerFailure.write(&mut out, &c, false);
@@ -784,6 +788,7 @@ mod tests {
             trace: None,
             responses: &list,
             cors: None,
+            hsts: None,
         };
         // DEFAULT_4XX's status replaces a 4xx type's; its header is added.
         let mut out = Vec::new();
@@ -825,6 +830,7 @@ mod tests {
             trace: None,
             responses: &list,
             cors: None,
+            hsts: None,
         };
         let mut out = Vec::new();
         GatewayResponse::ResourceNotFound.write(&mut out, &c, false);
@@ -856,6 +862,7 @@ mod tests {
             trace: None,
             responses: &[],
             cors: None,
+            hsts: None,
         };
         let d = Detail {
             message: "line one\n'quoted' \"x\"".into(),

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use monoio::net::TcpStream;
+use crate::tls::Stream;
 
 use crate::config::{Authorization, GatewayResponseOverride, Integration, Protocol};
 use crate::integration;
@@ -41,6 +41,9 @@ pub struct Exchange {
     pub listener: usize,
     pub peer: SocketAddr,
     pub active: Rc<Active>,
+    /// The connection's verified mTLS client certificate subject (TLS
+    /// listeners with a `client_ca`).
+    pub client_cert_subject: Option<Rc<str>>,
 }
 
 /// What the pipeline knows of a request once its head is parsed; it
@@ -101,6 +104,8 @@ pub struct Request<'a> {
     /// The authorizer's policy allows `execute-api:InvalidateCache` on
     /// this method (a `Cache-Control: max-age=0` may refresh the entry).
     pub may_invalidate_cache: std::cell::Cell<bool>,
+    /// HSTS max-age on a TLS listener (see `response::Common::hsts`).
+    pub hsts: Option<u64>,
 }
 
 impl Request<'_> {
@@ -117,6 +122,7 @@ impl Request<'_> {
             trace: self.trace.as_ref().filter(|_| self.trace_in_response),
             responses: self.responses,
             cors: self.cors,
+            hsts: self.hsts,
         }
     }
 }
@@ -124,7 +130,7 @@ impl Request<'_> {
 /// Serve one request whose head is parsed in `bufs`. Returns whether the
 /// connection may carry another request; `bufs.rd` then holds only bytes
 /// that follow this request.
-pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut Bufs) -> bool {
+pub async fn run(core: &Core, ex: &Exchange, stream: &mut Stream, bufs: &mut Bufs) -> bool {
     let started = Instant::now();
     let head = &bufs.head;
     let rd = &bufs.rd;
@@ -220,6 +226,10 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
         preflight,
         replaces_cors: cors_cfg.is_some(),
         may_invalidate_cache: std::cell::Cell::new(false),
+        hsts: {
+            let l = &gw.listeners[ex.listener];
+            l.hsts_max_age.filter(|_| l.tls.is_some())
+        },
     };
     core.date.copy_to(&mut req.date);
     // Authorize: IAM (routes with `aws_iam`: SigV4, which may read the
@@ -308,6 +318,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
             })
         }),
         identity: req.identity.as_deref(),
+        client_cert_subject: ex.client_cert_subject.as_deref(),
     });
     keep
 }
@@ -317,7 +328,7 @@ pub async fn run(core: &Core, ex: &Exchange, stream: &mut TcpStream, bufs: &mut 
 async fn respond(
     core: &Core,
     ex: &Exchange,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     integration: Option<&Integration>,
@@ -493,7 +504,7 @@ fn not_found(protocol: Protocol) -> GatewayResponse {
 
 async fn discard_body(
     ex: &Exchange,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
 ) -> Result<(), BodyError> {
@@ -513,7 +524,7 @@ async fn discard_body(
 pub async fn respond_error(
     core: &Core,
     ex: &Exchange,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     gr: GatewayResponse,

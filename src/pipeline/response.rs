@@ -30,6 +30,8 @@ pub struct Common<'a> {
     pub responses: &'a [GatewayResponseOverride],
     /// The request came from an origin the API's CORS settings allow.
     pub cors: Option<crate::pipeline::cors::Allowed<'a>>,
+    /// A TLS listener's HSTS max-age: `Strict-Transport-Security` is sent.
+    pub hsts: Option<u64>,
 }
 
 /// Reason phrase for a status code (RFC 9110 §15).
@@ -116,6 +118,11 @@ pub fn common_headers(out: &mut Vec<u8>, c: &Common<'_>) {
     }
     if let Some(a) = &c.cors {
         crate::pipeline::cors::write_response_headers(out, a);
+    }
+    if let Some(age) = c.hsts {
+        out.extend_from_slice(b"Strict-Transport-Security: max-age=");
+        push_u64(out, age);
+        out.extend_from_slice(b"\r\n");
     }
     if !c.keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");

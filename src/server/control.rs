@@ -67,7 +67,8 @@ pub fn run(source: Source, loaded: Loaded, opts: &Options) -> std::io::Result<()
     };
     let mut out = std::io::stdout().lock();
     for (l, addr) in listeners.iter().zip(&running.addrs) {
-        writeln!(out, "tollgate: listening {} http://{addr}", l.name)?;
+        let scheme = if l.tls.is_some() { "https" } else { "http" };
+        writeln!(out, "tollgate: listening {} {scheme}://{addr}", l.name)?;
     }
     if let Some(a) = admin {
         writeln!(out, "tollgate: admin http://{a}")?;

@@ -35,6 +35,9 @@ pub struct ListenerState {
     /// Answer shape for errors before a request is routed (that of the
     /// listener's first API).
     pub protocol: Protocol,
+    /// TLS termination: the rustls configuration, or why it could not be
+    /// built (connections are then refused); `None` for plain TCP.
+    pub tls: Option<Result<Arc<crate::tls::server::ListenerConfigs>, String>>,
 }
 
 /// What one deployed configuration derives on one worker.
@@ -87,6 +90,26 @@ impl Active {
                     .find(|a| a.listeners.contains(&i))
                     .map(|a| a.protocol)
                     .unwrap_or(Protocol::Http),
+                tls: gw.listeners.get(i).and_then(|l| {
+                    let t = l.tls.as_ref()?;
+                    let built = crate::tls::server::listener_configs(t, &l.http2);
+                    Some(match (built, previous) {
+                        (Ok(c), _) => Ok(c),
+                        // The files changed under the reload: keep serving the
+                        // certificates that were loaded before.
+                        (Err(e), Some(p)) => match p.listeners.get(i).and_then(|p| p.tls.clone()) {
+                            Some(Ok(c)) => {
+                                eprintln!("tollgate: listener `{}`: {e}; keeping the previous certificates", l.name);
+                                Ok(c)
+                            }
+                            _ => Err(e),
+                        },
+                        (Err(e), None) => {
+                            eprintln!("tollgate: listener `{}`: {e}", l.name);
+                            Err(e)
+                        }
+                    })
+                }),
             })
             .collect();
         let pools = Pools::new(gw);

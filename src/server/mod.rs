@@ -16,9 +16,12 @@ pub mod bufpool;
 pub mod conn;
 pub mod control;
 pub mod core;
+pub mod h2;
+pub mod h2_watch;
 pub mod idle;
 pub mod io;
 pub mod notify;
+pub mod redirect;
 pub mod slab;
 mod worker;
 

@@ -206,7 +206,7 @@ async fn accept_loop(core: Rc<Core>, listener: usize, l: monoio::net::TcpListene
         match accepted {
             None => return,
             Some(Ok((stream, peer))) => {
-                monoio::spawn(conn::serve(core.clone(), listener, stream, peer));
+                monoio::spawn(conn::accept(core.clone(), listener, stream, peer));
             }
             Some(Err(e)) => {
                 // EMFILE and friends: back off instead of spinning.

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
+use crate::tls::Stream;
 
 use crate::proto::http1::{Framing, LAST_CHUNK, Method, parse_response, write_chunk_header};
 use crate::server::body::{BodyError, BodyReader};
@@ -53,7 +53,7 @@ pub struct Target {
 pub async fn send(
     core: &Core,
     active: &Active,
-    client: &mut TcpStream,
+    client: &mut Stream,
     bufs: &mut Bufs,
     to: Target,
     body: &mut BodyReader,
@@ -117,8 +117,8 @@ pub async fn send(
 /// Forward the client's body as it arrives.
 async fn stream_body(
     active: &Active,
-    client: &mut TcpStream,
-    upstream: &mut TcpStream,
+    client: &mut Stream,
+    upstream: &mut Stream,
     bufs: &mut Bufs,
     body: &mut BodyReader,
     deadline: Instant,
@@ -164,7 +164,7 @@ pub fn client_fail(e: BodyError) -> Fail {
     }
 }
 
-async fn write_up(up: &mut TcpStream, buf: &mut Vec<u8>, left: Duration) -> Result<(), Fail> {
+async fn write_up(up: &mut Stream, buf: &mut Vec<u8>, left: Duration) -> Result<(), Fail> {
     let r = io::write_all(up, buf, left).await;
     if buf.capacity() == 0 {
         *buf = Vec::with_capacity(BUF_SIZE);
@@ -176,7 +176,7 @@ async fn write_up(up: &mut TcpStream, buf: &mut Vec<u8>, left: Duration) -> Resu
 }
 
 async fn write_range_up(
-    up: &mut TcpStream,
+    up: &mut Stream,
     buf: &mut Vec<u8>,
     start: usize,
     end: usize,
@@ -201,7 +201,7 @@ enum ReadFail {
 
 async fn read_response_head(
     active: &Active,
-    up: &mut TcpStream,
+    up: &mut Stream,
     bufs: &mut Bufs,
     method: Method,
     deadline: Instant,

@@ -9,19 +9,25 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
+use crate::tls::{Stream, TlsStream};
+
 use crate::config::{Balance, Gateway, Upstream};
 use crate::observe::request_id::IdGen;
 
 pub mod exchange;
+pub mod h2;
 
 #[derive(Debug)]
 struct Idle {
-    stream: TcpStream,
+    stream: Stream,
     since: Instant,
 }
 
@@ -40,6 +46,9 @@ struct Group {
     idle_timeout: Duration,
     targets: Vec<Target>,
     next: Cell<usize>,
+    /// TLS to the targets: the client configuration and the SNI name; or
+    /// why it could not be built (every connect then fails).
+    tls: Option<Result<(Arc<rustls::ClientConfig>, ServerName<'static>), String>>,
 }
 
 /// Per-core counters, read by tests and (later) metrics.
@@ -54,13 +63,15 @@ pub struct Stats {
 pub struct Pools {
     groups: Vec<Group>,
     pub stats: Stats,
+    /// HTTP/2 connections to `protocol: h2` upstreams, by (upstream, target).
+    h2: h2::H2Conns,
 }
 
 /// A connection checked out for one exchange. Dropping it closes the
 /// connection; [`Pools::release`] returns it for reuse.
 #[derive(Debug)]
 pub struct Checkout {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub upstream: usize,
     pub target: usize,
     /// Came from the idle pool (so the upstream may have closed it meanwhile).
@@ -72,6 +83,7 @@ impl Pools {
         Pools {
             groups: gw.upstreams.iter().map(group).collect(),
             stats: Stats::default(),
+            h2: h2::H2Conns::default(),
         }
     }
 
@@ -140,6 +152,25 @@ impl Pools {
                 Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
             };
         let _ = stream.set_nodelay(true);
+        let stream = match &g.tls {
+            None => Stream::Plain(stream),
+            Some(Err(e)) => return Err(io::Error::other(e.clone())),
+            Some(Ok((cfg, name))) => {
+                let conn = rustls::ClientConnection::new(cfg.clone(), name.clone())
+                    .map_err(io::Error::other)?;
+                let mut tls = Box::new(TlsStream::new(stream, conn));
+                match monoio::time::timeout(g.connect_timeout, tls.handshake()).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "TLS handshake timed out",
+                        ));
+                    }
+                }
+                Stream::Client(tls)
+            }
+        };
         self.stats.connects.set(self.stats.connects.get() + 1);
         t.in_flight.set(t.in_flight.get() + 1);
         Ok(Checkout {
@@ -185,6 +216,10 @@ impl Pools {
             for t in &g.targets {
                 let mut idle = t.idle.borrow_mut();
                 for og in &old.groups {
+                    // Only between groups that speak the same (TLS or not).
+                    if og.tls.is_some() != g.tls.is_some() {
+                        continue;
+                    }
                     for ot in og.targets.iter().filter(|ot| ot.addr == t.addr) {
                         let mut from = ot.idle.borrow_mut();
                         while idle.len() < g.pool_size {
@@ -225,5 +260,21 @@ fn group(u: &Upstream) -> Group {
             })
             .collect(),
         next: Cell::new(0),
+        tls: u.tls.as_ref().map(|t| {
+            let name = t.server_name.clone().unwrap_or_else(|| {
+                u.targets
+                    .first()
+                    .map_or(String::new(), |a| a.ip().to_string())
+            });
+            let name = ServerName::try_from(name)
+                .map_err(|e| format!("upstream `{}`: server name: {e}", u.name))?;
+            let alpn: &[u8] = match u.protocol {
+                crate::config::UpstreamProtocol::H2 => b"h2",
+                crate::config::UpstreamProtocol::Http1 => b"http/1.1",
+            };
+            let cfg = crate::tls::client::client_config(t, alpn)
+                .map_err(|e| format!("upstream `{}`: {e}", u.name))?;
+            Ok((cfg, name))
+        }),
     }
 }

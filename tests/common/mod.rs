@@ -4,6 +4,8 @@
 //! `Drop`, also when the test fails.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -98,7 +100,7 @@ impl Gateway {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    // "tollgate: listening NAME http://ADDR"
+                    // "tollgate: listening NAME http://ADDR" (https:// on TLS listeners)
                     let mut parts = line.split_whitespace();
                     if parts.next() == Some("tollgate:") && parts.next() == Some("listening") {
                         let name = parts.next().unwrap().to_string();
@@ -106,6 +108,7 @@ impl Gateway {
                             .next()
                             .unwrap()
                             .trim_start_matches("http://")
+                            .trim_start_matches("https://")
                             .parse()
                             .unwrap();
                         listeners.push((name, addr));

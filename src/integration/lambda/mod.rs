@@ -43,7 +43,7 @@ use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use monoio::net::TcpStream;
+use crate::tls::Stream;
 
 use crate::auth::sigv4;
 use crate::config::{Lambda, LambdaCredentials, LambdaSigning, PayloadFormat, Protocol, Stage};
@@ -84,7 +84,7 @@ enum BodyAt {
 pub async fn invoke(
     core: &Core,
     ex: &Exchange,
-    client: &mut TcpStream,
+    client: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     l: &Lambda,
@@ -288,7 +288,7 @@ pub const ACCOUNT_ID: &str = "000000000000";
 /// Read the client's whole body (see [`BodyAt`]).
 async fn read_body(
     ex: &Exchange,
-    client: &mut TcpStream,
+    client: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
 ) -> Result<BodyAt, Fail> {
@@ -466,7 +466,7 @@ fn signing_key(key_id: &str, secret: &str, date: &sigv4::AmzDate, region: &str) 
 /// Read the Invoke response's body whole. Returns (the body is `ur` (else
 /// `uw`), the connection may be reused).
 pub(crate) async fn read_answer(
-    up: &mut TcpStream,
+    up: &mut Stream,
     bufs: &mut Bufs,
     deadline: Instant,
 ) -> Result<(bool, bool), Fail> {
@@ -599,7 +599,7 @@ fn write_response(
 async fn fail(
     core: &Core,
     ex: &Exchange,
-    client: &mut TcpStream,
+    client: &mut Stream,
     bufs: &mut Bufs,
     req: &Request<'_>,
     f: Fail,

@@ -50,6 +50,7 @@ fn record(t: &TraceContext) -> Record<'_> {
         extended_request_id: b"Jb1rVgzpoAMEV7Q=",
         source_ip: "192.0.2.7".parse().unwrap(),
         user_agent: Some(b"curl/8.5 \"x\", <y> & z\\"),
+        client_cert_subject: None,
         http_method: b"GET",
         resource_path: Some("/pets/{id}"),
         route_key: Some("GET /pets/{id}"),
