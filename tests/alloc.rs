@@ -156,7 +156,7 @@ apis:
     running.stop().unwrap();
 }
 
-/// The log has `n` lines once the writer caught up.
+/// The log has its lines once the writer caught up (at most `n`, see below).
 fn running_logs_written(path: &std::path::Path, n: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -166,7 +166,16 @@ fn running_logs_written(path: &std::path::Path, n: usize) {
             .filter(|&&b| b == b'\n')
             .count();
         if lines >= n || std::time::Instant::now() > deadline {
-            assert_eq!(lines, n, "lines in the access log");
+            // Every line when the writer thread kept up. On a loaded machine
+            // it may not: then workers drop lines rather than wait (by
+            // design, counted in tollgate_access_log_dropped_lines; see
+            // tests/access_log.rs), so fewer lines is not a failure here —
+            // this test is about allocations, the log only has to be real.
+            println!("access log: {lines} of {n} lines written");
+            assert!(
+                lines > 0 && lines <= n,
+                "lines in the access log: {lines} of {n}"
+            );
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
