@@ -1194,3 +1194,53 @@ apis:
     let _ = std::fs::remove_file(&file_a);
     let _ = std::fs::remove_file(&file_b);
 }
+
+#[test]
+fn jwks_over_https_is_verified_against_its_ca() {
+    // The JWKS is served over TLS by a second gateway (a mock route on a TLS
+    // listener with a certificate from a test CA).
+    let pki = common::tls::Pki::new();
+    let (cert, key) = pki.leaf("idp", &["localhost"], false);
+    let rsa = Key::generate(Algorithm::RS256, "h1");
+    let doc = jwks(&[&rsa]).replace('\'', "''");
+    let idp = Gateway::start(&format!(
+        r#"
+listeners:
+  - name: tls
+    address: 127.0.0.1:0
+    tls: {{cert: {cert}, key: {key}}}
+apis:
+  - name: idp
+    stages: [$default]
+    routes:
+      - route: GET /.well-known/jwks.json
+        integration: {{type: mock, headers: {{content-type: application/json}}, body: '{doc}'}}
+"#
+    ));
+    let port = idp.addr().port();
+    let gateway = |ca: &str| {
+        Gateway::start(&format!(
+            r#"
+listeners: [{{name: main, address: 127.0.0.1:0}}]
+apis:
+  - name: shop
+    stages: [$default]
+    authorizers:
+      users: {{type: jwt, issuer: "{ISSUER}", audience: [my-api], jwks_uri: "https://localhost:{port}/.well-known/jwks.json"{ca}}}
+    routes:
+      - {{route: GET /me, authorizer: users, integration: {{type: mock, body: me}}}}
+"#
+        ))
+    };
+    let t = rsa.sign(&claims(json!({})));
+    // Trusting the test CA: the keys load and the token passes.
+    let gw = gateway(&format!(", jwks_ca_file: {}", pki.path("ca.pem")));
+    let r = request(&gw, "GET", "/me", &[("Authorization", &bearer(&t))]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "me");
+    // With the web roots only, the test CA's certificate is refused: no keys,
+    // so every token is unauthorized (the gateway still serves).
+    let gw = gateway("");
+    let r = request(&gw, "GET", "/me", &[("Authorization", &bearer(&t))]);
+    assert_eq!(r.status, 401, "{}", r.text());
+}

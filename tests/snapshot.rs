@@ -246,7 +246,7 @@ fn newer_format_is_refused() {
     assert_refused(
         code,
         &err,
-        "snapshot format version 7 is newer than this tollgate understands (5)",
+        "snapshot format version 7 is newer than this tollgate understands (6)",
     );
 }
 

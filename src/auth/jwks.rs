@@ -166,29 +166,81 @@ impl JwksStore {
     }
 }
 
-/// The document of `source`: a file's bytes, or an `http://` GET's body.
+/// The document of `source`: a file's bytes, or an `http://` or `https://`
+/// GET's body.
 pub fn fetch(source: &JwksSource) -> Result<Vec<u8>, String> {
     match source {
         JwksSource::File(path) => std::fs::read(path).map_err(|e| format!("cannot read: {e}")),
-        JwksSource::Uri(uri) => http_get(uri, FETCH_TIMEOUT),
+        JwksSource::Uri(uri, ca) => http_get(uri, ca.as_deref(), FETCH_TIMEOUT),
     }
 }
 
-/// A minimal blocking HTTP/1.1 GET, bounded by `timeout` as a whole.
-pub fn http_get(uri: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+/// The connection of a JWKS fetch: TCP, or TLS over it.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl std::io::Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A minimal blocking HTTP/1.1 GET over `http://` or `https://` (verified
+/// against `ca_file`, PEM, when given, else the bundled web roots; TLS 1.2
+/// or 1.3), bounded by `timeout` as a whole.
+pub fn http_get(uri: &str, ca_file: Option<&str>, timeout: Duration) -> Result<Vec<u8>, String> {
     let deadline = Instant::now() + timeout;
-    let rest = uri
-        .get(..7)
-        .filter(|s| s.eq_ignore_ascii_case("http://"))
-        .map(|_| &uri[7..])
-        .ok_or_else(|| "only http:// URIs are fetched".to_owned())?;
+    let scheme = |p: &str| {
+        uri.get(..p.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(p))
+    };
+    let (https, rest) = if scheme("https://") {
+        (true, &uri[8..])
+    } else if scheme("http://") {
+        (false, &uri[7..])
+    } else {
+        return Err("only http:// and https:// URIs are fetched".into());
+    };
     let cut = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(cut);
     let path = if path.is_empty() { "/" } else { path };
-    let target = if authority.contains(':') {
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    let target = if host.len() < authority.len() {
         authority.to_owned()
     } else {
-        format!("{authority}:80")
+        format!("{authority}:{}", if https { 443 } else { 80 })
     };
     let addr = target
         .to_socket_addrs()
@@ -196,11 +248,28 @@ pub fn http_get(uri: &str, timeout: Duration) -> Result<Vec<u8>, String> {
         .next()
         .ok_or_else(|| format!("{authority} resolves to no address"))?;
     let left = || deadline.saturating_duration_since(Instant::now());
-    let mut s = TcpStream::connect_timeout(&addr, left().max(Duration::from_millis(1)))
+    let tcp = TcpStream::connect_timeout(&addr, left().max(Duration::from_millis(1)))
         .map_err(|e| format!("connect {addr}: {e}"))?;
-    let _ = s.set_nodelay(true);
-    s.set_write_timeout(Some(left().max(Duration::from_millis(1))))
+    let _ = tcp.set_nodelay(true);
+    tcp.set_write_timeout(Some(left().max(Duration::from_millis(1))))
         .map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(left().max(Duration::from_millis(1))))
+        .map_err(|e| e.to_string())?;
+    let mut s = if https {
+        let tls = crate::config::UpstreamTls {
+            ca_file: ca_file.map(str::to_owned),
+            server_name: None,
+            skip_verify: false,
+        };
+        let cfg = crate::tls::client::client_config(&tls, b"http/1.1")?;
+        let name =
+            rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+                .map_err(|e| format!("`{host}` is not a server name: {e}"))?;
+        let conn = rustls::ClientConnection::new(cfg, name).map_err(|e| format!("tls: {e}"))?;
+        Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))
+    } else {
+        Conn::Plain(tcp)
+    };
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\nUser-Agent: tollgate\r\n\r\n"
@@ -213,7 +282,9 @@ pub fn http_get(uri: &str, timeout: Duration) -> Result<Vec<u8>, String> {
         if l.is_zero() {
             return Err(format!("timed out after {timeout:?}"));
         }
-        s.set_read_timeout(Some(l)).map_err(|e| e.to_string())?;
+        s.tcp()
+            .set_read_timeout(Some(l))
+            .map_err(|e| e.to_string())?;
         match s.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => {

@@ -32,6 +32,9 @@ pub(crate) struct RawAuthorizer {
     pub audience: Option<S<Vec<S<String>>>>,
     pub jwks_uri: Option<S<String>>,
     pub jwks_file: Option<S<String>>,
+    /// CA certificates (PEM) that an `https://` `jwks_uri` is verified
+    /// against instead of the bundled web roots.
+    pub jwks_ca_file: Option<S<String>>,
     /// Keep verified tokens per core until they expire (default true).
     pub token_cache: Option<S<bool>>,
     // request / token
@@ -103,8 +106,10 @@ pub struct JwtAuthorizer {
 /// Where a JWT authorizer's keys come from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum JwksSource {
-    /// `http://…`: fetched by the control thread.
-    Uri(String),
+    /// `http://…` or `https://…`: fetched by the control thread; an https
+    /// server is verified against the CA file (PEM) when given, else the
+    /// bundled web roots.
+    Uri(String, Option<String>),
     /// A file (relative to the gateway's working directory), read by the control thread.
     File(String),
 }
@@ -113,7 +118,7 @@ impl JwksSource {
     /// The key workers and the control thread share the key set under.
     pub fn key(&self) -> &str {
         match self {
-            JwksSource::Uri(u) => u,
+            JwksSource::Uri(u, _) => u,
             JwksSource::File(f) => f,
         }
     }
@@ -460,17 +465,35 @@ fn resolve_authorizer(
         let jwks = match (&raw.jwks_uri, &raw.jwks_file) {
             (Some(u), None) => {
                 let lower = u.value.to_ascii_lowercase();
-                if lower.starts_with("https://") {
+                let https = lower.starts_with("https://");
+                if !(https && u.value.len() > 8
+                    || lower.starts_with("http://") && u.value.len() > 7)
+                {
                     errors.at(
                         &u.referenced,
-                        "https JWKS URIs are not supported yet: serve the JWKS over http:// on a trusted network, or use `jwks_file`",
+                        "`jwks_uri` must be an http:// or https:// URL",
                     );
-                } else if !lower.starts_with("http://") || u.value.len() <= 7 {
-                    errors.at(&u.referenced, "`jwks_uri` must be an http:// URL");
                 }
-                JwksSource::Uri(u.value.clone())
+                let ca = raw.jwks_ca_file.as_ref().map(|c| {
+                    if !https {
+                        errors.at(
+                            &c.referenced,
+                            "`jwks_ca_file` goes with an https:// `jwks_uri`",
+                        );
+                    } else if let Err(e) = std::fs::read(&c.value) {
+                        errors.at(&c.referenced, format!("cannot read `{}`: {e}", c.value));
+                    }
+                    c.value.clone()
+                });
+                JwksSource::Uri(u.value.clone(), ca)
             }
             (None, Some(f)) => {
+                if let Some(c) = &raw.jwks_ca_file {
+                    errors.at(
+                        &c.referenced,
+                        "`jwks_ca_file` goes with an https:// `jwks_uri`",
+                    );
+                }
                 if f.value.is_empty() {
                     errors.at(&f.referenced, "`jwks_file` is empty");
                 }
@@ -483,7 +506,7 @@ fn resolve_authorizer(
             (None, None) => {
                 errors.at(
                     &a.referenced,
-                    "a jwt authorizer needs `jwks_uri` (http://…) or `jwks_file`",
+                    "a jwt authorizer needs `jwks_uri` (http:// or https://) or `jwks_file`",
                 );
                 return None;
             }
@@ -506,6 +529,10 @@ fn resolve_authorizer(
         ("audience", raw.audience.as_ref().map(|s| &s.referenced)),
         ("jwks_uri", raw.jwks_uri.as_ref().map(|s| &s.referenced)),
         ("jwks_file", raw.jwks_file.as_ref().map(|s| &s.referenced)),
+        (
+            "jwks_ca_file",
+            raw.jwks_ca_file.as_ref().map(|s| &s.referenced),
+        ),
         (
             "token_cache",
             raw.token_cache.as_ref().map(|s| &s.referenced),
@@ -830,7 +857,7 @@ mod tests {
     authorizers:
       r: {type: request, uri: "http://127.0.0.1:9/", payload_format_version: "2.0", identity_source: []}
       t: {type: token, uri: "http://127.0.0.1:9/", identity_source: ["$request.querystring.q"]}
-      j: {type: jwt, issuer: i, audience: [x], jwks_uri: "https://idp.example/jwks"}
+      j: {type: jwt, issuer: i, audience: [x], jwks_uri: "ftp://idp.example/jwks"}
       t2: {type: token, uri: "http://127.0.0.1:9/", identity_validation_expression: "("}
     routes: []
 "#,
@@ -843,7 +870,7 @@ mod tests {
             "REST APIs send authorizer payload format 1.0 only",
             "caching a result needs an `identity_source`",
             "a token authorizer reads one header",
-            "https JWKS URIs are not supported yet",
+            "`jwks_uri` must be an http:// or https:// URL",
             "`identity_validation_expression` is not a regular expression",
         ] {
             assert!(text.iter().any(|t| t.contains(want)), "{want}: {text:?}");

@@ -80,7 +80,7 @@
 //!         template: '{"error":$context.error.messageString}'
 //!     authorizers:              # optional: name -> authorizer (README: Authorizers and CORS)
 //!       users: {type: jwt, issuer: https://issuer.example, audience: [my-api],
-//!               jwks_uri: "http://127.0.0.1:9000/jwks.json"}   # or jwks_file: PATH
+//!               jwks_uri: "http://127.0.0.1:9000/jwks.json"}   # or https:// (jwks_ca_file: PEM to trust), or jwks_file: PATH
 //!       gate: {type: request, uri: "http://127.0.0.1:9002/auth", enable_simple_responses: true,
 //!              identity_source: ["$request.header.X-Token"], result_ttl_seconds: 300}
 //!     cors: {allow_origins: ["https://app.example"], allow_methods: [GET], max_age: 600}

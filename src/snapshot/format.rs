@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 /// The first 8 bytes of every snapshot file.
 pub const MAGIC: [u8; 8] = *b"TGSNAP\0\0";
 /// The format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 64;
 
