@@ -6,35 +6,12 @@
 //! into a reusable string, the identity is shared by `Rc`). Bound asserted
 //! as < 0.05 to tolerate a one-off buffer growth.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod alloc_support;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::{SocketAddr, TcpListener};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use alloc_support::{per_request, start};
 
 /// An authorizer endpoint that allows everyone (it is called once: cached).
 fn authorizer() -> SocketAddr {
@@ -80,54 +57,6 @@ fn authorizer() -> SocketAddr {
         }
     });
     addr
-}
-
-fn round_trip(s: &mut TcpStream, req: &[u8], buf: &mut [u8]) -> u16 {
-    s.write_all(req).unwrap();
-    let mut have = 0;
-    loop {
-        have += s.read(&mut buf[have..]).unwrap();
-        if let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = &buf[..end];
-            let status = (head[9] - b'0') as u16 * 100
-                + (head[10] - b'0') as u16 * 10
-                + (head[11] - b'0') as u16;
-            let at = head
-                .windows(16)
-                .position(|w| w == b"Content-Length: ")
-                .expect("content-length")
-                + 16;
-            let mut len = 0usize;
-            for &b in &head[at..] {
-                if !b.is_ascii_digit() {
-                    break;
-                }
-                len = len * 10 + (b - b'0') as usize;
-            }
-            while have < end + 4 + len {
-                have += s.read(&mut buf[have..]).unwrap();
-            }
-            return status;
-        }
-    }
-}
-
-fn per_request(addr: SocketAddr, req: &[u8]) -> f64 {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_nodelay(true).unwrap();
-    let mut buf = [0u8; 8192];
-    for _ in 0..2_000 {
-        assert_eq!(round_trip(&mut s, req, &mut buf), 200);
-    }
-    const N: u64 = 10_000;
-    let before = ALLOCS.load(Ordering::SeqCst);
-    let mut ok = 0u64;
-    for _ in 0..N {
-        ok += u64::from(round_trip(&mut s, req, &mut buf) == 200);
-    }
-    assert_eq!(ok, N, "responses other than 200 while measuring");
-    let after = ALLOCS.load(Ordering::SeqCst);
-    (after - before) as f64 / N as f64
 }
 
 #[test]
@@ -195,23 +124,7 @@ apis:
 "#,
         jwks_path.display()
     );
-    let gw = tollgate::config::load_str("alloc.yaml", &yaml).expect("config");
-    let running = tollgate::server::start(
-        tollgate::server::Deployed {
-            gateway: gw,
-            id: "alloc".into(),
-            origin: "alloc.yaml".into(),
-            loaded_at: std::time::SystemTime::now(),
-        },
-        &tollgate::server::Options {
-            workers: Some(1),
-            driver: tollgate::server::Driver::Auto,
-            admin: None,
-            admin_token: None,
-            watch: false,
-        },
-    )
-    .unwrap();
+    let running = start(&yaml);
     running
         .shared
         .jwks
@@ -221,10 +134,12 @@ apis:
         addr,
         format!("GET /jwt HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n")
             .as_bytes(),
+        200,
     );
     let lambda = per_request(
         addr,
         b"GET /lambda HTTP/1.1\r\nHost: bench\r\nX-Token: alice\r\n\r\n",
+        200,
     );
     println!(
         "allocations per request: jwt (cached token) {jwt:.3}, cached request authorizer {lambda:.3}"
