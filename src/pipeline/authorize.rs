@@ -40,7 +40,7 @@ use crate::config::{
     Authorizer, AuthorizerKind, IdentitySource, JwtAuthorizer, LambdaAuthorizer, PayloadFormat,
     Protocol, Route,
 };
-use crate::integration::lambda::{ACCOUNT_ID, event, invoke_head, read_answer};
+use crate::integration::lambda::{ACCOUNT_ID, event, event_request, invoke_head, read_answer};
 use crate::pipeline::gateway_response::GatewayResponse;
 use crate::pipeline::{Exchange, Request};
 use crate::proto::http1::{Framing, Method};
@@ -460,18 +460,7 @@ async fn call(
                 crate::config::RouteKey::Path { path, .. } => path.as_str(),
             };
             let v2 = cfg.payload == PayloadFormat::V2;
-            let ev_req = event::Request {
-                method: std::str::from_utf8(head.method_span.get(rd)).unwrap_or(""),
-                path: head.path.get(rd),
-                rest_start: m.rest_start,
-                query: head.query.get(rd),
-                head: rd,
-                headers: &head.headers,
-                protocol: if req.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
-                source_ip: ex.peer.ip(),
-                port: core.addrs[ex.listener].port(),
-                body: b"",
-            };
+            let ev_req = event_request(core, ex, req, &m, head, rd, b"");
             let ctx = event::Context {
                 version: if v2 {
                     event::PayloadVersion::V2

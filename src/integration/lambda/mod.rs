@@ -79,6 +79,31 @@ enum BodyAt {
     Collected,
 }
 
+/// The request as an event sees it (Lambda integrations and Lambda-style
+/// authorizers): `head` over `buf`, and `body`.
+pub(crate) fn event_request<'a>(
+    core: &Core,
+    ex: &Exchange,
+    req: &Request<'_>,
+    m: &Matched,
+    head: &'a crate::proto::http1::RequestHead,
+    buf: &'a [u8],
+    body: &'a [u8],
+) -> event::Request<'a> {
+    event::Request {
+        method: std::str::from_utf8(head.method_span.get(buf)).unwrap_or(""),
+        path: head.path.get(buf),
+        rest_start: m.rest_start,
+        query: head.query.get(buf),
+        head: buf,
+        headers: &head.headers,
+        protocol: if req.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
+        source_ip: ex.peer.ip(),
+        port: core.addrs[ex.listener].port(),
+        body,
+    }
+}
+
 /// Serve `req` with the Lambda function of `l` on route `m`. Returns whether
 /// the client connection may carry another request.
 pub async fn invoke(
@@ -132,18 +157,7 @@ pub async fn invoke(
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let ev_req = event::Request {
-        method: std::str::from_utf8(head.method_span.get(head_buf)).unwrap_or(""),
-        path: head.path.get(head_buf),
-        rest_start: m.rest_start,
-        query: head.query.get(head_buf),
-        head: head_buf,
-        headers: &head.headers,
-        protocol: if req.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
-        source_ip: ex.peer.ip(),
-        port: core.addrs[ex.listener].port(),
-        body,
-    };
+    let ev_req = event_request(core, ex, req, &m, head, head_buf, body);
     let ctx = event::Context {
         version,
         rest,
