@@ -233,7 +233,9 @@ fn authorize_jwt(
             error: "no token in the identity source",
         });
     };
-    let now = core.now.get().max(Instant::now());
+    // Cache lookups use the worker's tick clock (updated every 100 ms): an
+    // entry may outlive its expiry by that much, and a hit reads no clock.
+    let now = core.now.get();
     let mut key = auth.key.borrow_mut();
     let identity = if cfg.token_cache {
         key_prefix(&mut key, m, ai);
@@ -270,6 +272,7 @@ fn authorize_jwt(
                 ..Identity::default()
             });
             if cfg.token_cache {
+                let now = Instant::now();
                 auth.tokens.borrow_mut().insert(
                     &key,
                     identity.clone(),
@@ -364,7 +367,8 @@ async fn authorize_lambda(
         below,
     );
 
-    let now = core.now.get().max(Instant::now());
+    // The tick clock, as for tokens above: a hit reads no clock.
+    let now = core.now.get();
     let cached = if cfg.ttl.is_zero() {
         None
     } else {
@@ -383,7 +387,7 @@ async fn authorize_lambda(
         .await?,
     );
     if !cfg.ttl.is_zero() {
-        let now = core.now.get().max(Instant::now());
+        let now = Instant::now();
         auth.results
             .borrow_mut()
             .insert(&key, o.clone(), now + cfg.ttl, now);

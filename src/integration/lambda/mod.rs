@@ -41,7 +41,7 @@ pub mod response;
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crate::tls::Stream;
 
@@ -154,9 +154,8 @@ pub async fn invoke(
         PayloadFormat::V1 => PayloadVersion::V1,
         PayloadFormat::V2 => PayloadVersion::V2,
     };
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    // The core's wall clock at `started` (read above): no second clock read.
+    let now_ms = core.wall.unix_ms(started);
     let ev_req = event_request(core, ex, req, &m, head, head_buf, body);
     let ctx = event::Context {
         version,
